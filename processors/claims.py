@@ -80,6 +80,22 @@ class LineCols(NamedTuple):
     nabm_uncheckable: np.ndarray  # i1
 
 
+#: dtype of every kernel column (the public wrapper checks them)
+KERNEL_DTYPES = {
+    "ps": "i8", "lot_speciality": "i2", "lot_convention": "i2", "zone": "i2", "lot_family": "i2", "nature": "i2",
+    "liq_date": "i4", "nir_id": "i8", "nir_key": "i2", "nir_sex": "i1", "nii_present": "i1", "nii_id": "i8",
+    "nii_key": "i2", "nii_sex": "i1", "quality": "i1", "birth_date": "i4", "birth_rank": "i1",
+    "invoice_number": "i8", "nature_operation": "i1", "exo_reason": "i2", "exo_justification": "i1",
+    "prescriber_rpps": "i8", "prescription_date": "i4", "pregnancy_start_date": "i4", "event_date": "i4",
+    "stay_number": "i8", "stay_entry_date": "i4", "stay_exit_date": "i4", "payee_code": "i2", "amc_number": "i8",
+    "parcours": "u1", "c14_line": "i2", "line_start": "i4", "line_count": "i4",
+    "rec_type": "i1", "act": "i4", "complement_code": "i1", "line_exo_flag": "i1", "executor_rpps": "i8",
+    "executor_speciality": "i2", "care_date": "i4", "care_end_date": "i4", "quantity": "i4", "coefficient": "i4",
+    "coefficient_mco": "i4", "count": "i2", "unit_price": "i8", "base": "i8", "rate_pct": "i2",
+    "amo_amount": "i8", "billed_amount": "i8", "detail_bad": "i1", "nabm_uncheckable": "i1",
+}
+
+
 class Outcome(NamedTuple):
     inv_status: np.ndarray        # i1: 1 paid, 0 rejected
     inv_rejects: np.ndarray       # i8 bitmask of REASONS (invoice rejects)

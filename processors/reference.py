@@ -122,6 +122,19 @@ NAT_ACCEPTED, NAT_FAMILY, NAT_BUDGET, NAT_FULL_RATE, NAT_PF_FR_EXEMPT, NAT_IS_AT
 BUDGETS = ("AMO", "APIAS", "SIG")
 LOT_FAMILIES = ("AS", "MA", "AT", "SG")
 MAX_PARAM_ROWS = 4
+#: parameters.csv rows the kernels read, in a fixed order: a parameter's kernel id is its index here
+KERNEL_PARAMS = (
+    "PF_AMOUNT", "PF_DAILY_CAP_PER_PRACTITIONER", "PF_ANNUAL_CAP", "PF_EXEMPT_AGE_BELOW",
+    "FRANCHISE_PER_BOX", "FRANCHISE_PER_AUX_ACT", "FRANCHISE_PER_TRIP", "FRANCHISE_DAILY_CAP_AUX",
+    "FRANCHISE_DAILY_CAP_TRANSPORT", "FRANCHISE_ANNUAL_CAP", "FRANCHISE_EXEMPT_AGE_BELOW",
+    "FLAT_FEE_HEAVY_ACT", "FLAT_FEE_THRESHOLD_TARIFF", "FLAT_FEE_THRESHOLD_COEF", "RATE_OUT_OF_PATHWAY",
+    "PARCOURS_EXEMPT_AGE_BELOW", "RATE_FAMILY_PHYSICIAN", "RATE_FAMILY_MIDWIFE", "RATE_FAMILY_DENTIST",
+    "RATE_FAMILY_AUXILIARY", "RATE_FAMILY_LAB", "RATE_FAMILY_SUPPLIER", "RATE_FAMILY_TRANSPORTER",
+    "RATE_FAMILY_ESTABLISHMENT", "RATE_FAMILY_PHARMACY", "MATERNITY_WINDOW_MONTHS", "EXO55_FROM_MONTHS",
+    "TRANSMISSION_DELAY_INSURED_PAID", "TRANSMISSION_DELAY_TIERS_PAYANT", "FORCLUSION_YEARS",
+    "PRESCRIPTION_MAX_AGE", "INVOICE_NUMBER_UNIQUENESS",
+)
+P = {name: i for i, name in enumerate(KERNEL_PARAMS)}
 MAX_CODE = 100  # two-digit codes (specialities, exonerations, payees, zones)
 
 
@@ -167,14 +180,14 @@ def compile_reference() -> CompiledReference:
     ref = load_reference()
     acts = tuple(sorted(ref.letter_keys))
     act_ids = {a: i for i, a in enumerate(acts)}
-    param_names = tuple(sorted(ref.params))
-    param_ids = {p: i for i, p in enumerate(param_names)}
+    param_names = KERNEL_PARAMS
+    param_ids = dict(P)
 
     params = np.full((len(param_names), MAX_PARAM_ROWS, 2), -1, dtype=np.int64)
     params[:, :, 0] = NO_DATE
     param_n = np.zeros(len(param_names), dtype=np.int32)
-    for p, rows in ref.params.items():
-        rows = sorted(rows, key=lambda r: r[0])
+    for p in KERNEL_PARAMS:
+        rows = sorted(ref.params[p], key=lambda r: r[0])
         assert len(rows) <= MAX_PARAM_ROWS, p
         for k, (frm, val) in enumerate(rows):
             params[param_ids[p], k] = (frm, -1 if val is None else val)

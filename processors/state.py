@@ -21,11 +21,16 @@ from __future__ import annotations
 
 from typing import Final
 
+from numba import njit
+
+from fseflow.config import NJIT_OPTIONS
+
 PF_DAY, PF_YEAR, FR_DAY, FR_YEAR, INVOICE, ONCE, B17, ACT_DAY, STAY = range(1, 10)
 KIND_SHIFT: Final = 40
 #: upper bound of the entries one line can add (for `reserve` before a batch)
 MAX_NEW_KEYS_PER_LINE: Final = 8
 
 
+@njit(**NJIT_OPTIONS)
 def key_a(kind: int, bene: int) -> int:
     return (kind << KIND_SHIFT) | bene

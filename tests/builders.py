@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from fseflow.days import NO_DATE, to_days
-from fseflow.processors.claims import InvoiceCols, LineCols
+from fseflow.processors.claims import KERNEL_DTYPES, InvoiceCols, LineCols
 from fseflow.processors.directory import (
     BENEFICIARY_COLUMNS, PROFESSIONAL_COLUMNS, Beneficiaries, Professionals, load_beneficiaries,
     load_professionals, nir_id,
@@ -100,21 +100,5 @@ def claims(invoices: list[dict[str, Any]]) -> tuple[InvoiceCols, LineCols]:
     return ic, lc
 
 
-# dtypes of the kernel columns (the comments of claims.py, as a table)
-_DTYPES = {
-    "ps": "i8", "lot_speciality": "i2", "lot_convention": "i2", "zone": "i2", "lot_family": "i2", "nature": "i2",
-    "liq_date": "i4", "nir_id": "i8", "nir_key": "i2", "nir_sex": "i1", "nii_present": "i1", "nii_id": "i8",
-    "nii_key": "i2", "nii_sex": "i1", "quality": "i1", "birth_date": "i4", "birth_rank": "i1",
-    "invoice_number": "i8", "nature_operation": "i1", "exo_reason": "i2", "exo_justification": "i1",
-    "prescriber_rpps": "i8", "prescription_date": "i4", "pregnancy_start_date": "i4", "event_date": "i4",
-    "stay_number": "i8", "stay_entry_date": "i4", "stay_exit_date": "i4", "payee_code": "i2", "amc_number": "i8",
-    "parcours": "u1", "c14_line": "i2", "line_start": "i4", "line_count": "i4",
-    "rec_type": "i1", "act": "i4", "complement_code": "i1", "line_exo_flag": "i1", "executor_rpps": "i8",
-    "executor_speciality": "i2", "care_date": "i4", "care_end_date": "i4", "quantity": "i4", "coefficient": "i4",
-    "coefficient_mco": "i4", "count": "i2", "unit_price": "i8", "base": "i8", "rate_pct": "i2",
-    "amo_amount": "i8", "billed_amount": "i8", "detail_bad": "i1", "nabm_uncheckable": "i1",
-}
-
-
 def _types(cls: type) -> list[tuple[str, str]]:
-    return [(f, _DTYPES[f]) for f in cls._fields]
+    return [(f, KERNEL_DTYPES[f]) for f in cls._fields]

@@ -12,3 +12,14 @@ def run_twin(ic, lc, bene, pros, state):
 
 
 IMPLS = [run_twin]
+
+
+def run_numba(ic, lc, bene, pros, state):
+    from fseflow.processors import _hashtable as ht
+    from fseflow.processors.engine import run_kernel
+
+    out, table = run_kernel(ic, lc, bene, pros, ht.from_dict(state))
+    return out, ht.to_dict(table)
+
+
+IMPLS = [run_twin, run_numba]
