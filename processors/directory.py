@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from fseflow.codecs.nir import nir_id
 from fseflow.days import NO_DATE, OPEN_END, parse_iso
 from fseflow.exceptions import InputError
 from fseflow.processors import _hashtable as ht
@@ -25,17 +26,6 @@ PROFESSIONAL_COLUMNS = ("ps_number", "rpps", "speciality", "convention", "depart
 PERIODS = ("rights", "ald", "c2s", "sig")
 # index kinds of the PS directory table
 PS_BY_PAIR, PS_OWN, PS_BY_RPPS = 0, 1, 2
-
-
-def nir_id(nir: str) -> int:
-    """Unique int of a 13-character NIR (codecs/columns.py): 2A/2B → 19/18 plus 10**13 × 1/2; -1 if malformed."""
-    if len(nir) != 13:
-        return -1
-    corsica = {"2A": 1, "2B": 2}.get(nir[5:7], 0)
-    digits = nir[:5] + ("19" if corsica == 1 else "18" if corsica == 2 else nir[5:7]) + nir[7:]
-    if not digits.isdigit():
-        return -1
-    return int(digits) + corsica * 10**13
 
 
 class Beneficiaries(NamedTuple):

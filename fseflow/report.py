@@ -1,0 +1,75 @@
+"""What a run prints: the progress bar and the readable summary (rich)."""
+from __future__ import annotations
+
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress as _RichProgress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from fseflow.processors.tables import read_table
+
+
+@cache
+def console() -> Console:
+    return Console(stderr=True)
+
+
+class Progress:
+    """A files progress bar, or nothing when disabled (tests, --quiet, no terminal)."""
+
+    def __init__(self, total: int, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._bar = _RichProgress(TextColumn("liquidating"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+                                  TimeElapsedColumn(), console=console(), disable=not enabled)
+        self._task = self._bar.add_task("files", total=total)
+
+    def __enter__(self) -> "Progress":
+        self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._bar.__exit__(*exc)
+
+    def advance(self, _: Any = None) -> None:
+        self._bar.advance(self._task)
+
+
+def euros(cents: int) -> str:
+    return f"{cents / 100:,.2f} €".replace(",", " ")
+
+
+def print_summary(s: Any, out: Path | None = None) -> None:
+    c = console()
+    labels = {r["code"]: r["label"] for r in read_table("reject_codes")}
+    total_s = s.seconds.get("total", 0.0) or 1e-9
+    t = Table(title="fseflow — liquidation summary", show_header=False)
+    t.add_row("files (refused)", f"{s.files:,} ({s.files_refused:,})")
+    t.add_row("lots (refused)", f"{s.lots:,} ({s.lots_refused:,})")
+    t.add_row("invoices paid / rejected", f"{s.invoices_paid:,} / {s.invoices_rejected:,}")
+    t.add_row("lines", f"{s.lines:,}")
+    for budget in ("AMO", "APIAS", "SIG"):
+        t.add_row(f"paid, budget {budget}", euros(s.paid_by_budget.get(budget, 0)))
+    for payee in ("ps", "insured"):
+        t.add_row(f"paid to {'PS (tiers payant)' if payee == 'ps' else 'insured'}", euros(s.paid_by_payee.get(payee, 0)))
+    t.add_row("PF/franchise debts created", euros(s.debt_cents))
+    secs = s.seconds
+    t.add_row("time", f"{total_s:.1f} s (load {secs.get('load', 0):.1f}, decode {secs.get('decode', 0):.1f}, "
+                      f"kernels {secs.get('kernels', 0):.1f}, records {secs.get('records', 0):.1f})")
+    t.add_row("throughput", f"{s.invoices / total_s:,.0f} invoices/s, {s.bytes / total_s / 1e6:.1f} MB/s")
+    if out is not None:
+        t.add_row("décomptes", str(out))
+    c.print(t)
+    if s.rejects:
+        r = Table(title="rejects by code")
+        r.add_column("code")
+        r.add_column("count", justify="right")
+        r.add_column("label")
+        for code, n in sorted(s.rejects.items(), key=lambda kv: -kv[1]):
+            r.add_row(code, f"{n:,}", labels.get(code, ""))
+        c.print(r)
+    if not sys.stderr.isatty():
+        c.file.flush()
