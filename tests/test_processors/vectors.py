@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fseflow.codecs.nir import luhn_key
 from fseflow.processors import state as st
 from fseflow.processors.reference import load_reference
 from fseflow.tests.builders import d
@@ -95,7 +96,9 @@ def load_vectors() -> list[Vector]:
 
 
 def ps_for(speciality: int) -> int:
-    return 800_000_000 + speciality
+    """A billing number with a valid Luhn key, one per speciality (département 83)."""
+    body = f"831{speciality:05d}"
+    return int(body + str(luhn_key(body)))
 
 
 def professionals() -> list[dict[str, Any]]:
