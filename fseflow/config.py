@@ -45,3 +45,8 @@ NJIT_OPTIONS: dict[str, bool] = {
     "fastmath": False,
     "nogil": True,
 }
+#: options of the leaf kernels that never allocate: without numba's runtime (NRT) a call does
+#: not incref/decref each array of its named-tuple arguments. With the ~35-column claim tuples
+#: that bookkeeping cost ~0.5 µs per call, 50x the work of a typical control (measured with
+#: benchmarks/kernels.py). A function compiled this way must not create arrays.
+NJIT_LEAF: dict[str, bool] = {**NJIT_OPTIONS, "_nrt": False}

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fseflow.config import NJIT_OPTIONS
+from fseflow.config import NJIT_LEAF, NJIT_OPTIONS
 from fseflow.processors.reference import LK_FROM
 
 
-@njit(**NJIT_OPTIONS)
+@njit(**NJIT_LEAF)
 def letter_row(lk_rows: np.ndarray, lk_span: np.ndarray, act: int, zone: int, day: int) -> int:
     """Row of letter_keys in force at `day` for the zone, else zone 00 (L03); -1 if none (C34)."""
     if act < 0:
@@ -24,7 +24,7 @@ def letter_row(lk_rows: np.ndarray, lk_span: np.ndarray, act: int, zone: int, da
     return -1
 
 
-@njit(**NJIT_OPTIONS)
+@njit(**NJIT_LEAF)
 def param(params: np.ndarray, param_n: np.ndarray, pid: int, day: int) -> int:
     """Value of a parameter in force at `day`; -1 when empty or not in force."""
     for k in range(param_n[pid] - 1, -1, -1):
@@ -33,11 +33,11 @@ def param(params: np.ndarray, param_n: np.ndarray, pid: int, day: int) -> int:
     return -1
 
 
-@njit(**NJIT_OPTIONS)
+@njit(**NJIT_LEAF)
 def holds(periods: np.ndarray, row: int, k: int, day: int) -> bool:
     return periods[row, k, 0] <= day <= periods[row, k, 1]
 
 
-@njit(**NJIT_OPTIONS)
+@njit(**NJIT_LEAF)
 def nir_key_ok(nid: int, key: int) -> bool:
     return nid >= 0 and key == 97 - (nid % 10_000_000_000_000) % 97

@@ -157,3 +157,17 @@ def prepare(inv: dict[str, np.ndarray], lines: dict[str, np.ndarray], lots: list
         lines["billed_amount"], lines["detail_bad"], lines["nabm_uncheckable"],
     )
     return ic, lc
+
+
+def concat(parts: list[tuple[InvoiceCols, LineCols]]) -> tuple[InvoiceCols, LineCols]:
+    """One batch from several (files in order): line offsets shifted, columns concatenated."""
+    if not parts:
+        raise ValueError("concat needs at least one batch")
+    shift = 0
+    invs = []
+    for ic, lc in parts:
+        invs.append(ic._replace(line_start=ic.line_start + np.int32(shift)))
+        shift += lc.rec_type.shape[0]
+    ic = InvoiceCols(*[np.concatenate(cols) for cols in zip(*invs)])
+    lc = LineCols(*[np.concatenate(cols) for cols in zip(*(p[1] for p in parts))])
+    return ic, lc

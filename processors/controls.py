@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fseflow.config import NJIT_OPTIONS
+from fseflow.config import NJIT_LEAF, NJIT_OPTIONS
 from fseflow.days import NO_DATE
 from fseflow.processors import _hashtable as ht
 from fseflow.processors import rules
@@ -45,18 +45,18 @@ P_TRANSMISSION_DELAY_INSURED_PAID = P["TRANSMISSION_DELAY_INSURED_PAID"]
 P_TRANSMISSION_DELAY_TIERS_PAYANT = P["TRANSMISSION_DELAY_TIERS_PAYANT"]
 
 
-@njit(**NJIT_OPTIONS)
+@njit(**NJIT_LEAF)
 def find_beneficiary(ic, i: int, bene) -> int:
     """C16: (nir_opener, birth, rank, quality), else (NII, birth, rank, quality 1); -1 if none."""
     idx = bene.index
     bk = np.int64(ic.birth_date[i]) * 10 + ic.birth_rank[i]
-    row = ht.get(idx.keys, idx.vals, ic.nir_id[i], bk, ic.quality[i], -1)
+    row = ht.get(idx.slots, ic.nir_id[i], bk, ic.quality[i], -1)
     if row < 0 and ic.nii_present[i] == 1 and ic.nii_id[i] >= 0:
-        row = ht.get(idx.keys, idx.vals, ic.nii_id[i], bk, 1, -1)
+        row = ht.get(idx.slots, ic.nii_id[i], bk, 1, -1)
     return row
 
 
-@njit(**NJIT_OPTIONS)
+@njit(**NJIT_LEAF)
 def c14_fails(ic, lc, i: int, ra) -> bool:
     """C14: unreadable fields (decoder), and values outside their domain."""
     if ic.c14_line[i] >= 0 or ic.nature_operation[i] != 1 or ic.invoice_number[i] == 0:
@@ -74,7 +74,7 @@ def c14_fails(ic, lc, i: int, ra) -> bool:
     return False
 
 
-@njit(**NJIT_OPTIONS)
+@njit(**NJIT_LEAF)
 def _all_in(periods, row: int, k: int, lc, first: int, end: int) -> bool:
     for j in range(first, end):
         if not holds(periods, row, k, lc.care_date[j]):
@@ -82,8 +82,8 @@ def _all_in(periods, row: int, k: int, lc, first: int, end: int) -> bool:
     return True
 
 
-@njit(**NJIT_OPTIONS)
-def invoice_controls(ic, lc, i: int, ra, cal, bene, pros, skeys, svals) -> tuple[np.int64, np.int64, int]:
+@njit(**NJIT_LEAF)
+def invoice_controls(ic, lc, i: int, ra, cal, bene, pros, stab) -> tuple[np.int64, np.int64, int]:
     """C15–C33 on an invoice that passed C14: (reject bits, signal bits, beneficiary row)."""
     rej = np.int64(0)
     sig = np.int64(0)
@@ -154,7 +154,7 @@ def invoice_controls(ic, lc, i: int, ra, cal, bene, pros, skeys, svals) -> tuple
     if incoherent:
         sig |= B_C24S
     pidx = pros.index
-    own = ht.get(pidx.keys, pidx.vals, PS_OWN, ps, 0, -1)
+    own = ht.get(pidx.slots, PS_OWN, ps, 0, -1)
     if own < 0:
         rej |= B_C25
     else:
@@ -162,7 +162,7 @@ def invoice_controls(ic, lc, i: int, ra, cal, bene, pros, skeys, svals) -> tuple
         for j in range(first, end):
             if lc.rec_type[j] != 4:
                 continue
-            row = own if lc.executor_rpps[j] == 0 else ht.get(pidx.keys, pidx.vals, PS_BY_PAIR, ps, lc.executor_rpps[j], -1)
+            row = own if lc.executor_rpps[j] == 0 else ht.get(pidx.slots, PS_BY_PAIR, ps, lc.executor_rpps[j], -1)
             if row < 0 or lc.executor_speciality[j] != pros.speciality[row]:
                 bad = True
         if bad:
@@ -176,7 +176,7 @@ def invoice_controls(ic, lc, i: int, ra, cal, bene, pros, skeys, svals) -> tuple
     elif payee == 36 and b >= 0 and ic.amc_number[i] == 0 and not _all_in(bene.periods, b, C2S, lc, first, end):
         rej |= B_C27
     if b >= 0:
-        seen = ht.get(skeys, svals, st.key_a(st.INVOICE, b), ps, ic.invoice_number[i], NO_DATE)
+        seen = ht.get(stab, st.key_a(st.INVOICE, b), ps, ic.invoice_number[i], NO_DATE)
         if seen != NO_DATE and liq < add_months(seen, 12 * param(pa, pn, P_INVOICE_NUMBER_UNIQUENESS, liq)):
             rej |= B_C28
     entry, exit_ = ic.stay_entry_date[i], ic.stay_exit_date[i]
@@ -194,7 +194,7 @@ def invoice_controls(ic, lc, i: int, ra, cal, bene, pros, skeys, svals) -> tuple
     if needs:
         if ic.prescriber_rpps[i] == 0:
             rej |= B_C32A
-        elif ht.get(pidx.keys, pidx.vals, PS_BY_RPPS, ic.prescriber_rpps[i], 0, -1) < 0:
+        elif ht.get(pidx.slots, PS_BY_RPPS, ic.prescriber_rpps[i], 0, -1) < 0:
             rej |= B_C32B
     presc = ic.prescription_date[i]
     if presc != NO_DATE and (presc > cmin or presc < cmax - param(pa, pn, P_PRESCRIPTION_MAX_AGE, liq)):
@@ -202,7 +202,7 @@ def invoice_controls(ic, lc, i: int, ra, cal, bene, pros, skeys, svals) -> tuple
     return rej, sig, b
 
 
-@njit(**NJIT_OPTIONS)
+@njit(**NJIT_LEAF)
 def working_days_after(cal, start: int, end: int) -> int:
     """Working days d with start < d <= end (clipped to the calendar's years)."""
     if end <= start:
@@ -213,7 +213,7 @@ def working_days_after(cal, start: int, end: int) -> int:
     return cal.work_cum[e] - cal.work_cum[s]
 
 
-@njit(**NJIT_OPTIONS)
+@njit(**NJIT_LEAF)
 def line_family(lc, j: int, ra, billed_by: int) -> int:
     """Billing family id of a line (liquidation.md terms), -1 when the speciality may not bill it (C35)."""
     if lc.rec_type[j] == 3:
@@ -228,13 +228,13 @@ def line_family(lc, j: int, ra, billed_by: int) -> int:
     return -1
 
 
-@njit(**NJIT_OPTIONS)
+@njit(**NJIT_LEAF)
 def practitioner(lc, j: int, ps: int) -> int:
     return lc.executor_rpps[j] if lc.executor_rpps[j] != 0 else -ps
 
 
-@njit(**NJIT_OPTIONS)
-def line_control(ic, lc, i: int, j: int, row: int, fam: int, b: int, ra, skeys, svals) -> int:
+@njit(**NJIT_LEAF)
+def line_control(ic, lc, i: int, j: int, row: int, fam: int, b: int, ra, stab) -> int:
     """C34–C42 in controls.md §4.5 order on a line of an invoice that is not rejected; -1 = passes."""
     if row < 0:
         return R_C34
@@ -247,10 +247,10 @@ def line_control(ic, lc, i: int, j: int, row: int, fam: int, b: int, ra, skeys, 
         return R_C36
     d = lc.care_date[j]
     if (flags >> ACT_ONCE_DAY) & 1 and \
-            ht.get(skeys, svals, st.key_a(st.ONCE, b), practitioner(lc, j, ic.ps[i]), d, -1) != -1:
+            ht.get(stab, st.key_a(st.ONCE, b), practitioner(lc, j, ic.ps[i]), d, -1) != -1:
         return R_C37
     if (flags >> ACT_PREANALYTIC) & 1 and coef == PREANALYTIC_COEF and \
-            ht.get(skeys, svals, st.key_a(st.B17, b), 0, d, -1) != -1:
+            ht.get(stab, st.key_a(st.B17, b), 0, d, -1) != -1:
         return R_C37
     if lc.detail_bad[j] == 1:
         return R_C38

@@ -104,7 +104,7 @@ def load_beneficiaries(path: str | Path) -> Beneficiaries:
     rank = _ints(cols["birth_rank"], path, "birth_rank", "i1")
     quality = _ints(cols["quality"], path, "quality", "i1")
     index = ht.new_table(2 * len(rows) + 16)
-    ht.build_index(index.keys, index.vals, index.used, ids, birth.astype(np.int64) * 10 + rank,
+    ht.build_index(index.slots, index.used, ids, birth.astype(np.int64) * 10 + rank,
                    quality.astype(np.int64), np.arange(len(rows), dtype=np.int64))
     return Beneficiaries(ids, birth, rank, quality, _ints(cols["sex"], path, "sex", "i1"), periods,
                          _dates(cols["death_date"], NO_DATE, path, "death_date"), index)
@@ -126,7 +126,7 @@ def load_professionals(path: str | Path) -> Professionals:
     b = np.concatenate([rpps, np.zeros(n, np.int64), np.zeros(n, np.int64)])
     rows_idx = np.concatenate([np.arange(n), order, np.arange(n)])
     keep = ~((kinds == PS_BY_RPPS) & (a == 0))  # structures' zero RPPS is not a prescriber
-    ht.build_index(index.keys, index.vals, index.used, kinds[keep], a[keep], b[keep], rows_idx[keep].astype(np.int64))
+    ht.build_index(index.slots, index.used, kinds[keep], a[keep], b[keep], rows_idx[keep].astype(np.int64))
     return Professionals(ps, rpps, _ints(cols["speciality"], path, "speciality", "i2"),
                          _ints(cols["convention"], path, "convention", "i1"),
                          _ints(cols["tariff_zone"], path, "tariff_zone", "i1"), index)

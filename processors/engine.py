@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fseflow.config import NJIT_OPTIONS
+from fseflow.config import NJIT_LEAF, NJIT_OPTIONS
 from fseflow.days import NO_DATE
 from fseflow.processors import _hashtable as ht
 from fseflow.processors import rules
@@ -34,7 +34,9 @@ P_FORCLUSION_YEARS = P["FORCLUSION_YEARS"]
 
 
 @njit(**NJIT_OPTIONS)
-def _run(ic, lc, ra, cal, bene, pros, skeys, svals, sused, out_inv, out_line, money) -> None:
+def _run(ic, lc, ra, cal, bene, pros, stab, sused, out_inv, out_line, money, start: int) -> int:
+    """Invoices from `start` on; returns where it stopped (n when done, earlier when the state
+    table is too full to take the next invoice's keys: the wrapper grows it and resumes)."""
     inv_status, inv_rejects, inv_signals, inv_bene = out_inv
     line_status, line_reject, line_signals_ = out_line
     n_lines = lc.rec_type.shape[0]
@@ -42,14 +44,19 @@ def _run(ic, lc, ra, cal, bene, pros, skeys, svals, sused, out_inv, out_line, mo
     rows = np.full(n_lines, -1, np.int64)
     fams = np.full(n_lines, -1, np.int64)
     under = np.zeros(n_lines, np.bool_)
-    for i in range(ic.ps.shape[0]):
+    group = np.empty(n_lines, np.int64)
+    room = np.int64(stab.shape[0] * ht.MAX_LOAD)
+    for i in range(start, ic.ps.shape[0]):
         first, end = ic.line_start[i], ic.line_start[i] + ic.line_count[i]
+        need = (end - first) * st.MAX_NEW_KEYS_PER_LINE + 1 + (MAX_STAY_DAYS if ic.stay_number[i] != 0 else 0)
+        if sused[0] + need > room:
+            return i
         liq = ic.liq_date[i]
         b = -1
         if c14_fails(ic, lc, i, ra):
             rej, sig = B_C14, np.int64(0)
         else:
-            rej, sig, b = invoice_controls(ic, lc, i, ra, cal, bene, pros, skeys, svals)
+            rej, sig, b = invoice_controls(ic, lc, i, ra, cal, bene, pros, stab)
             years = param(ra.params, ra.param_n, P_FORCLUSION_YEARS, liq)
             for j in range(first, end):
                 if liq >= forclusion_limit(lc.care_date[j], years):
@@ -66,7 +73,7 @@ def _run(ic, lc, ra, cal, bene, pros, skeys, svals, sused, out_inv, out_line, mo
             row = letter_row(ra.lk_rows, ra.lk_span, lc.act[j], ic.zone[i], lc.care_date[j])
             fam = line_family(lc, j, ra, ra.lk_rows[row, LK_BILLED_BY]) if row >= 0 else -1
             rows[j], fams[j] = row, fam
-            fail = line_reject[j] if line_reject[j] >= 0 else line_control(ic, lc, i, j, row, fam, b, ra, skeys, svals)
+            fail = line_reject[j] if line_reject[j] >= 0 else line_control(ic, lc, i, j, row, fam, b, ra, stab)
             if fail >= 0:
                 line_reject[j] = fail
                 money[j, M_BUDGET] = line_budget(ra, ic.nature[i], lc.line_exo_flag[j] == 1, ic.exo_reason[i])
@@ -77,21 +84,22 @@ def _run(ic, lc, ra, cal, bene, pros, skeys, svals, sused, out_inv, out_line, mo
             # a paid line enters the once-per-day indexes at once (C37 within the same invoice)
             flags = ra.act_flags[lc.act[j]]
             if (flags >> ACT_ONCE_DAY) & 1:
-                ht.add(skeys, svals, sused, st.key_a(st.ONCE, b), practitioner(lc, j, ic.ps[i]), lc.care_date[j], 1)
+                ht.add(stab, sused, st.key_a(st.ONCE, b), practitioner(lc, j, ic.ps[i]), lc.care_date[j], 1)
             if (flags >> ACT_PREANALYTIC) & 1 and lc.coefficient[j] == PREANALYTIC_COEF:
-                ht.add(skeys, svals, sused, st.key_a(st.B17, b), 0, lc.care_date[j], 1)
-        liquidate_invoice(ic, lc, i, b, ra, bene, paid, rows, fams, under, skeys, svals, sused, money)
+                ht.add(stab, sused, st.key_a(st.B17, b), 0, lc.care_date[j], 1)
+        liquidate_invoice(ic, lc, i, b, ra, bene, paid, rows, fams, group, under, stab, sused, money)
         for j in range(first, end):
             if paid[j]:
-                line_signals_[j] = line_signals(ic, lc, i, j, b, rows[j], fams[j], ra, cal, bene, skeys, svals, sused, money)
+                line_signals_[j] = line_signals(ic, lc, i, j, b, rows[j], fams[j], ra, cal, bene, stab, sused, money)
         if any_paid:
             inv_status[i] = 1
-            ht.put(skeys, svals, sused, st.key_a(st.INVOICE, b), ic.ps[i], ic.invoice_number[i], liq)
-            _record_stay(ic, lc, i, b, paid, skeys, svals, sused)
+            ht.put(stab, sused, st.key_a(st.INVOICE, b), ic.ps[i], ic.invoice_number[i], liq)
+            _record_stay(ic, lc, i, b, paid, stab, sused)
+    return ic.ps.shape[0]
 
 
-@njit(**NJIT_OPTIONS)
-def _record_stay(ic, lc, i, b, paid, skeys, svals, sused) -> None:
+@njit(**NJIT_LEAF)
+def _record_stay(ic, lc, i, b, paid, stab, sused) -> None:
     """C46: the days of a paid hospital stay, one entry a day (clipped to MAX_STAY_DAYS)."""
     first, end = ic.line_start[i], ic.line_start[i] + ic.line_count[i]
     entry = ic.stay_entry_date[i]
@@ -104,7 +112,7 @@ def _record_stay(ic, lc, i, b, paid, skeys, svals, sused) -> None:
     if ic.stay_exit_date[i] != NO_DATE:
         last = ic.stay_exit_date[i]
     for d in range(entry, min(last, entry + MAX_STAY_DAYS - 1) + 1):
-        ht.put(skeys, svals, sused, st.key_a(st.STAY, b), 0, d, 1)
+        ht.put(stab, sused, st.key_a(st.STAY, b), 0, d, 1)
 
 
 def _check(cols: tuple, kind: str) -> None:
@@ -123,10 +131,14 @@ def run_kernel(ic: InvoiceCols, lc: LineCols, bene: Beneficiaries, pros: Profess
     ref = ref if ref is not None else compile_reference().arrays
     cal = cal if cal is not None else load_calendar()
     n_inv, n_lines = ic.ps.shape[0], lc.rec_type.shape[0]
-    stays = int(np.count_nonzero(ic.stay_number)) * MAX_STAY_DAYS
-    state = ht.reserve(state, n_lines * st.MAX_NEW_KEYS_PER_LINE + n_inv + stays)
     out = new_outcome(n_inv, n_lines)
-    _run(ic, lc, ref, cal, bene, pros, state.keys, state.vals, state.used,
-         (out.inv_status, out.inv_rejects, out.inv_signals, out.inv_bene),
-         (out.line_status, out.line_reject, out.line_signals), out.money)
-    return out, state
+    done = 0
+    while True:
+        done = _run(ic, lc, ref, cal, bene, pros, state.slots, state.used,
+                    (out.inv_status, out.inv_rejects, out.inv_signals, out.inv_bene),
+                    (out.line_status, out.line_reject, out.line_signals), out.money, done)
+        if done == n_inv:
+            return out, state
+        # the next invoice may add this many keys at most: grow (at least double) and resume
+        longest = int(lc.rec_type.shape[0] if n_inv == 0 else ic.line_count[done:].max())
+        state = ht.grow(state, longest * st.MAX_NEW_KEYS_PER_LINE + 1 + MAX_STAY_DAYS + int(state.slots.shape[0] * ht.MAX_LOAD))

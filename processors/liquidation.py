@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fseflow.config import NJIT_OPTIONS
+from fseflow.config import NJIT_LEAF, NJIT_OPTIONS
 from fseflow.days import NO_DATE
 from fseflow.processors import _hashtable as ht
 from fseflow.processors import rules
@@ -54,7 +54,7 @@ P_PF_EXEMPT_AGE_BELOW = P["PF_EXEMPT_AGE_BELOW"]
 P_RATE_OUT_OF_PATHWAY = P["RATE_OUT_OF_PATHWAY"]
 
 
-@njit(**NJIT_OPTIONS)
+@njit(**NJIT_LEAF)
 def line_budget(ra, nat: int, flagged: bool, exo: int) -> int:
     """L16: AT → APIAS, SG → SIG, a line flagged with a SIG exoneration (EXO 21) → SIG, else AMO."""
     if nat >= 0 and ra.natures[nat, NAT_ACCEPTED] == 1 and ra.natures[nat, NAT_BUDGET] != AMO_BUDGET:
@@ -64,7 +64,7 @@ def line_budget(ra, nat: int, flagged: bool, exo: int) -> int:
     return AMO_BUDGET
 
 
-@njit(**NJIT_OPTIONS)
+@njit(**NJIT_LEAF)
 def _tariff(lc, j: int, unit: int) -> int:
     """L04, one half-up rounding; type 3 split so the product never leaves int64."""
     a = np.int64(unit) * lc.coefficient[j] * lc.quantity[j]
@@ -75,7 +75,7 @@ def _tariff(lc, j: int, unit: int) -> int:
     return q * mco + (r * mco + 500_000) // 1_000_000
 
 
-@njit(**NJIT_OPTIONS)
+@njit(**NJIT_LEAF)
 def _rate(ic, lc, i: int, j: int, row: int, fam: int, birth: int, ra) -> int:
     """L06, first match wins."""
     nat, exo = ic.nature[i], ic.exo_reason[i]
@@ -101,26 +101,27 @@ def _rate(ic, lc, i: int, j: int, row: int, fam: int, birth: int, ra) -> int:
     return rate
 
 
-@njit(**NJIT_OPTIONS)
-def _flat_rule(ic, lc, i: int, ra, money, paid, rows, under) -> None:
-    """L08: groups per (care date, practitioner) reaching a threshold give up the flat share."""
+@njit(**NJIT_LEAF)
+def _flat_rule(ic, lc, i: int, ra, money, paid, group, under) -> None:
+    """L08: groups per (care date, practitioner) reaching a threshold give up the flat share.
+
+    `group` is scratch (one slot per line, from the driver): the first line of each line's group."""
     first, end = ic.line_start[i], ic.line_start[i] + ic.line_count[i]
     ps = ic.ps[i]
-    done = np.zeros(end - first, np.bool_)
+    for j in range(first, end):
+        group[j] = -1
     for j in range(first, end):
         eligible = paid[j] and lc.rec_type[j] == 4 and (ra.act_flags[lc.act[j]] >> ACT_FLAT) & 1 \
             and money[j, M_RATE] < 100
-        if not eligible or done[j - first]:
+        if not eligible or group[j] >= 0:
             continue
         d, prac = lc.care_date[j], practitioner(lc, j, ps)
         total_base = np.int64(0)
         total_coef = np.int64(0)
-        members = np.zeros(end - first, np.bool_)
         for k in range(j, end):
             if paid[k] and lc.rec_type[k] == 4 and (ra.act_flags[lc.act[k]] >> ACT_FLAT) & 1 \
                     and money[k, M_RATE] < 100 and lc.care_date[k] == d and practitioner(lc, k, ps) == prac:
-                members[k - first] = True
-                done[k - first] = True
+                group[k] = j
                 total_base += money[k, M_BASE]
                 if (ra.act_flags[lc.act[k]] >> ACT_COEF) & 1:
                     total_coef += np.int64(lc.coefficient[k]) * lc.quantity[k]
@@ -132,7 +133,7 @@ def _flat_rule(ic, lc, i: int, ra, money, paid, rows, under) -> None:
         while True:
             best = -1
             for k in range(first, end):
-                if members[k - first] and not under[k] and (best < 0 or money[k, M_BASE] > money[best, M_BASE]):
+                if group[k] == j and not under[k] and (best < 0 or money[k, M_BASE] > money[best, M_BASE]):
                     best = k
             if best < 0:
                 break
@@ -143,8 +144,8 @@ def _flat_rule(ic, lc, i: int, ra, money, paid, rows, under) -> None:
             under[best] = True
 
 
-@njit(**NJIT_OPTIONS)
-def liquidate_invoice(ic, lc, i: int, b: int, ra, bene, paid, rows, fams, under, skeys, svals, sused, money) -> None:
+@njit(**NJIT_LEAF)
+def liquidate_invoice(ic, lc, i: int, b: int, ra, bene, paid, rows, fams, group, under, stab, sused, money) -> None:
     """L03–L16 for the paid lines of invoice i (beneficiary row b); moves the PF/franchise counters."""
     first, end = ic.line_start[i], ic.line_start[i] + ic.line_count[i]
     pa, pn = ra.params, ra.param_n
@@ -166,7 +167,7 @@ def liquidate_invoice(ic, lc, i: int, b: int, ra, bene, paid, rows, fams, under,
         money[j, M_EXCESS] = billed - base
         money[j, M_RATE] = rate
         money[j, M_AMO] = (base * rate + 50) // 100                          # L07
-    _flat_rule(ic, lc, i, ra, money, paid, rows, under)                      # L08
+    _flat_rule(ic, lc, i, ra, money, paid, group, under)                     # L08
 
     liq = ic.liq_date[i]
     liq_year = year_of(liq)
@@ -190,12 +191,12 @@ def liquidate_invoice(ic, lc, i: int, b: int, ra, bene, paid, rows, fams, under,
             a_day, a_year = st.key_a(st.PF_DAY, b), st.key_a(st.PF_YEAR, b)
             prac = practitioner(lc, j, ic.ps[i])
             y = year_of(d)
-            day_left = param(pa, pn, P_PF_DAILY_CAP_PER_PRACTITIONER, d) - ht.get(skeys, svals, a_day, prac, d, 0)
-            year_left = param(pa, pn, P_PF_ANNUAL_CAP, d) - ht.get(skeys, svals, a_year, y, 0, 0)
+            day_left = param(pa, pn, P_PF_DAILY_CAP_PER_PRACTITIONER, d) - ht.get(stab, a_day, prac, d, 0)
+            year_left = param(pa, pn, P_PF_ANNUAL_CAP, d) - ht.get(stab, a_year, y, 0, 0)
             pf = max(0, min(param(pa, pn, P_PF_AMOUNT, d), day_left, year_left, amo))
             if pf > 0:
-                ht.add(skeys, svals, sused, a_day, prac, d, pf)
-                ht.add(skeys, svals, sused, a_year, y, 0, pf)
+                ht.add(stab, sused, a_day, prac, d, pf)
+                ht.add(stab, sused, a_year, y, 0, pf)
         fr = np.int64(0)                                                     # L11
         kind, per_unit, cap = ra.act_franchise[lc.act[j], 0], ra.act_franchise[lc.act[j], 1], ra.act_franchise[lc.act[j], 2]
         if kind > 0 and ra.lk_rows[row, LK_FR] == 1 and not c2s and not nature_exempt and lc.rec_type[j] == 4 \
@@ -203,15 +204,15 @@ def liquidate_invoice(ic, lc, i: int, b: int, ra, bene, paid, rows, fams, under,
                 and not (ra.lk_rows[row, LK_CAT] == TRANSPORT and lc.complement_code[j] == EMERGENCY):
             a_year, a_day = st.key_a(st.FR_YEAR, b), st.key_a(st.FR_DAY, b)
             fr = min(np.int64(lc.quantity[j]) * param(pa, pn, per_unit, d),
-                     param(pa, pn, P_FRANCHISE_ANNUAL_CAP, liq) - ht.get(skeys, svals, a_year, liq_year, 0, 0),
+                     param(pa, pn, P_FRANCHISE_ANNUAL_CAP, liq) - ht.get(stab, a_year, liq_year, 0, 0),
                      amo - pf)
             if cap >= 0:
-                fr = min(fr, param(pa, pn, cap, d) - ht.get(skeys, svals, a_day, kind, d, 0))
+                fr = min(fr, param(pa, pn, cap, d) - ht.get(stab, a_day, kind, d, 0))
             fr = max(0, fr)
             if fr > 0:
-                ht.add(skeys, svals, sused, a_year, liq_year, 0, fr)
+                ht.add(stab, sused, a_year, liq_year, 0, fr)
                 if cap >= 0:
-                    ht.add(skeys, svals, sused, a_day, kind, d, fr)
+                    ht.add(stab, sused, a_day, kind, d, fr)
         money[j, M_PF] = pf
         money[j, M_FR] = fr
         net = amo + money[j, M_C2S] - pf - fr                                # L12
@@ -222,8 +223,8 @@ def liquidate_invoice(ic, lc, i: int, b: int, ra, bene, paid, rows, fams, under,
         money[j, M_BUDGET] = line_budget(ra, nat, flagged, exo)              # L16
 
 
-@njit(**NJIT_OPTIONS)
-def line_signals(ic, lc, i: int, j: int, b: int, row: int, fam: int, ra, cal, bene, skeys, svals, sused, money) -> np.int64:
+@njit(**NJIT_LEAF)
+def line_signals(ic, lc, i: int, j: int, b: int, row: int, fam: int, ra, cal, bene, stab, sused, money) -> np.int64:
     """Signals of a paid line: C38 (NABM), C40, C41, C43, C44, C45, C46, C47."""
     sig = np.int64(0)
     d = lc.care_date[j]
@@ -243,12 +244,12 @@ def line_signals(ic, lc, i: int, j: int, b: int, row: int, fam: int, ra, cal, be
             and age_at(birth, d) >= param(ra.params, ra.param_n, P_PARCOURS_EXEMPT_AGE_BELOW, d):
         sig |= B_C44S
     a = st.key_a(st.ACT_DAY, b)
-    first_ps = ht.get(skeys, svals, a, lc.act[j], d, -1)
+    first_ps = ht.get(stab, a, lc.act[j], d, -1)
     if first_ps == -1:
-        ht.put(skeys, svals, sused, a, lc.act[j], d, ic.ps[i])
+        ht.put(stab, sused, a, lc.act[j], d, ic.ps[i])
     elif first_ps != ic.ps[i]:
         sig |= B_C45S
-    if lc.rec_type[j] == 4 and ht.get(skeys, svals, st.key_a(st.STAY, b), 0, d, -1) != -1:
+    if lc.rec_type[j] == 4 and ht.get(stab, st.key_a(st.STAY, b), 0, d, -1) != -1:
         sig |= B_C46S
     comp = lc.complement_code[j]
     if comp == SUNDAY_HOLIDAY:

@@ -27,8 +27,8 @@ from fseflow.config import NJIT_OPTIONS
 
 PF_DAY, PF_YEAR, FR_DAY, FR_YEAR, INVOICE, ONCE, B17, ACT_DAY, STAY = range(1, 10)
 KIND_SHIFT: Final = 40
-#: upper bound of the entries one line can add (for `reserve` before a batch)
-MAX_NEW_KEYS_PER_LINE: Final = 8
+#: upper bound of the entries one line can add: ONCE or B17, PF_DAY, PF_YEAR, FR_DAY, FR_YEAR, ACT_DAY
+MAX_NEW_KEYS_PER_LINE: Final = 6
 
 
 @njit(**NJIT_OPTIONS)
