@@ -24,7 +24,7 @@ class Households:
 
 def _qualities(age: np.ndarray, family: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     quality = np.ones(age.shape[0], dtype=np.int8)
-    u = rng.random(age.shape[0])
+    u = rng.random(size=int(age.shape[0]))
     for lo, hi, p2, p3, _p4 in S.FAMILY_QUALITY:
         rows = family & (age >= lo) & (age <= hi)
         quality[rows] = np.where(u[rows] < p2, 2, np.where(u[rows] < p2 + p3, 3, 4))
@@ -131,11 +131,11 @@ def nirs(sex: np.ndarray, birth: np.ndarray, rng: np.random.Generator) -> tuple[
     p = np.array([S.BIRTH_PLACE[k] for k in places])
     kind = rng.choice(len(places), size=n, p=p / p.sum())
     metro = np.array([d for d in range(1, 96) if d != 20])
-    dept = metro[rng.integers(0, metro.size, n)]
-    commune = rng.integers(1, 900, n)
+    dept = metro[rng.integers(0, metro.size, size=int(n))]
+    commune = rng.integers(1, 900, size=int(n))
     corsica = np.zeros(n, dtype=np.int8)
     cors = kind == places.index("corsica")
-    flag = rng.integers(1, 3, n).astype(np.int8)
+    flag = rng.integers(1, 3, size=int(n)).astype(np.int8)
     modern = cors & (year >= 1976)
     corsica[modern] = flag[modern]
     dept = np.where(modern, np.where(flag == 1, 19, 18), np.where(cors, 20, dept))

@@ -74,15 +74,6 @@ class _Prescribers:
         return pool[int(u() * len(pool))]
 
 
-def _weighted_pick(pairs: tuple[tuple[object, float], ...], u: Uniforms) -> object:
-    x, acc = u() * sum(w for _, w in pairs), 0.0
-    for value, w in pairs:
-        acc += w
-        if x < acc:
-            return value
-    return pairs[-1][0]
-
-
 def build_invoices(plan: FlowPlan, pop: Population, directory: Directory, tariffs: Tariffs,
                    rng: np.random.Generator) -> list[Built]:
     u = Uniforms(rng)
@@ -130,10 +121,11 @@ def build_invoices(plan: FlowPlan, pop: Population, directory: Directory, tariff
         exo = seg.exo
         ald = col["ald_start"][i]
         if (exo == 0 and seg.nature in ("AS", "PM") and ald != NO_DATE and ald <= first
-                and col["ald_end"][i] >= last and u() < C.ALD_EXO["share"]):
-            exo = int(_weighted_pick(C.ALD_EXO["reasons"], u))  # type: ignore[arg-type]
+                and col["ald_end"][i] >= last and u() < C.ALD_EXO_SHARE):
+            exo = u.weighted(C.ALD_REASONS)
         c2s_start = col["c2s_start"][i]
         c2s = c2s_start != NO_DATE and c2s_start <= first and col["c2s_end"][i] >= last
+        c2s_period = (date(c2s_start), date(col["c2s_end"][i])) if c2s_start != NO_DATE else None
         payee = col["payee"][i]
         amc_number = 0
         if c2s and seg.nature in ("AS", "PM", "MA"):
@@ -144,9 +136,9 @@ def build_invoices(plan: FlowPlan, pop: Population, directory: Directory, tariff
         row = C.PARCOURS_OF_KIND.get(kind)
         if row is not None:
             young = age_at(birth, dates[0]) < 16
-            parcours = str(_weighted_pick(C.CHILD_PARCOURS if young else C.PARCOURS[row], u))  # type: ignore[arg-type]
-        ctx = Context(p.tariff_zone, speciality, executor, kind, p.convention, seg.nature, exo, birth, parcours, c2s,
-                      payee)
+            parcours = u.weighted(C.CHILD_PARCOURS if young else C.PARCOURS[row])
+        ctx = Context(p.tariff_zone, speciality, executor, kind, p.convention, seg.nature, exo, birth, parcours,
+                      c2s_period, payee)
         lines, needs = build_lines(plan.visit[i], dates, ctx, tariffs, u)
         if not lines:
             lines, needs = build_lines(C.CARE_MIX[kind][0], dates, ctx, tariffs, u)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -19,6 +21,9 @@ from fseflow.generator._calendar import age_at
 from fseflow.generator._tariffs import (
     FAMILY_RATE_PARAM, FLAT_RULE_CODES, FULL_RATE_NATURES, OUT_OF_PATHWAY_CATEGORIES, Key, Tariffs, round_half_up,
 )
+
+
+T = TypeVar("T")
 
 
 class Uniforms:
@@ -37,8 +42,17 @@ class Uniforms:
         self._i += 1
         return u
 
-    def pick(self, seq: tuple):  # type: ignore[no-untyped-def, type-arg]
+    def pick(self, seq: Sequence[T]) -> T:
         return seq[int(self() * len(seq))]
+
+    def weighted(self, pairs: Sequence[tuple[T, float]]) -> T:
+        """A value of (value, weight) pairs, drawn with probability ∝ weight."""
+        x, acc = self() * sum(w for _, w in pairs), 0.0
+        for value, w in pairs:
+            acc += w
+            if x < acc:
+                return value
+        return pairs[-1][0]
 
     def between(self, lo: int, hi: int) -> int:
         return lo + int(self() * (hi - lo + 1))
@@ -57,8 +71,11 @@ class Context:
     exo: int
     birth: dt.date
     parcours: str
-    c2s: bool                # C2S at every care date
+    c2s: tuple[dt.date, dt.date] | None   # C2S period of the beneficiary
     payee: int
+
+    def c2s_at(self, day: dt.date) -> bool:
+        return self.c2s is not None and self.c2s[0] <= day <= self.c2s[1]
 
 
 def _resolve(code: str, ctx: Context, day: dt.date, tariffs: Tariffs) -> tuple[str, Key | None]:
@@ -153,7 +170,7 @@ def build_lines(visit: C.Visit, dates: list[dt.date], ctx: Context, tariffs: Tar
     for line in lines:
         f = line.fields
         amo = f["amo_amount"]
-        if ctx.c2s and f["rate_pct"] < 100:
+        if ctx.c2s_at(f["care_date"]) and f["rate_pct"] < 100:
             amo = f["base"]  # AMO before deductions includes the C2S complement (V04)
         f["amo_amount"] = amo
         f["amc_amount"] = min(max(f["base"] - amo, 0), 999_999) if ctx.payee == 36 else 0
@@ -169,7 +186,7 @@ def _act_lines(act: C.Act, day: dt.date, ctx: Context, tariffs: Tariffs, u: Unif
         cum = drugs.cumweight
         i = min(bisect.bisect_right(cum, u() * cum[-1]), len(cum) - 1)
         code, unit = drugs.code[i], int(drugs.price[i])
-        qty = 1 if u() < 0.75 else (2 if u() < 0.75 else 3)
+        qty = u.weighted(C.DRUG_BOXES)
         klass = int(code[2]) if code[2].isdigit() else 0
         details.append(Detail("4P", {"dispensing_date": day, "cip13": int(drugs.cip13[i]), "boxes": qty,
                                      "box_unit_price": unit, "rate_class": klass, "total_billed": qty * unit,
@@ -202,13 +219,14 @@ def _act_lines(act: C.Act, day: dt.date, ctx: Context, tariffs: Tariffs, u: Unif
     tariff = round_half_up(unit * coef * qty, 100)
     billed = tariff
     lo_hi, categories = C.SECTOR2_EXCESS
-    if ctx.convention == 2 and key.category in categories and not ctx.c2s:
+    c2s = ctx.c2s_at(day)
+    if ctx.convention == 2 and key.category in categories and not c2s:
         billed = int(math.ceil(tariff * (lo_hi[0] + u() * (lo_hi[1] - lo_hi[0])) / 100.0)) * 100
-    if act.detail == "ccam:CROWN" and not ctx.c2s:
+    if act.detail == "ccam:CROWN" and not c2s:
         billed = C.CROWN_BILLED[0] + int(u() * (C.CROWN_BILLED[1] - C.CROWN_BILLED[0])) // 100 * 100
     base = min(billed, tariff)
     exo = tariffs.exonerations[ctx.exo]
-    flagged = ctx.exo != 0 and exo["exonerating"] != "no" and (ctx.exo == 21 or u() < C.ALD_EXO["flag_rate"])
+    flagged = ctx.exo != 0 and exo["exonerating"] != "no" and (ctx.exo == 21 or u() < C.ALD_FLAG_RATE)
     rate = _rate(key, family, ctx, flagged, day, tariffs)
     fields = {
         "treatment_mode": 0, "discipline": 0, "complement_code": 0, "line_exo_flag": int(flagged),
@@ -231,7 +249,8 @@ def _flat_rule(lines: list[Line], tariffs: Tariffs) -> None:
         total = sum(m.fields["base"] for m in members)
         coef = sum(m.fields["coefficient"] * m.fields["quantity"] for m in members
                    if not m.fields["_key"].priced_by_unit)
-        if total < tariffs.param("FLAT_FEE_THRESHOLD_TARIFF", day) and coef < tariffs.param("FLAT_FEE_THRESHOLD_COEF", day):
+        if (total < tariffs.param("FLAT_FEE_THRESHOLD_TARIFF", day)
+                and coef < tariffs.param("FLAT_FEE_THRESHOLD_COEF", day)):
             continue
         left = min(tariffs.param("FLAT_FEE_HEAVY_ACT", day), total)
         for m in sorted(members, key=lambda m: -m.fields["base"]):

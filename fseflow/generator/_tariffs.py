@@ -43,14 +43,14 @@ class Tariffs:
                       tuple(r["billed_by"].split("|")), r["prescription_required"] == "yes",
                       r["priced_by"] == "unit")
             self._keys.setdefault((r["code"], r["tariff_zone"]), []).append((_date(r["effective_from"]), key))
-        for rows in self._keys.values():
-            rows.sort(key=lambda t: t[0])
+        for key_rows in self._keys.values():
+            key_rows.sort(key=lambda t: t[0])
         self._params: dict[str, list[tuple[dt.date, int | None]]] = {}
         for r in read_table("parameters"):
             value = int(r["value"]) if r["value"].lstrip("-").isdigit() else None
             self._params.setdefault(r["name"], []).append((_date(r["effective_from"]), value))
-        for rows in self._params.values():
-            rows.sort(key=lambda t: t[0])
+        for param_rows in self._params.values():
+            param_rows.sort(key=lambda t: t[0])
         self.families = {r["code"]: tuple(r["billing_family"].split("|")) for r in read_table("specialities")}
         self.exonerations = {int(r["exo_mtf"]): r for r in read_table("exonerations")}
         self.in_pathway = {(" " if r["qualifier"] == "(space)" else r["qualifier"]): r["in_pathway"] == "yes"

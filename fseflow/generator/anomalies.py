@@ -110,7 +110,8 @@ class _Injector:
 
     # -- mutations ----------------------------------------------------------------------------
     def duplicate_invoice(self, b: Built) -> Built:
-        resend = Built(copy.deepcopy(b.invoice), b.day, b.ps, b.segment, b.bene, "duplicate_invoice")
+        resend = Built(copy.deepcopy(b.invoice), b.day, b.ps, b.segment, b.bene,
+                       needs_prescription=b.needs_prescription, anomaly="duplicate_invoice")
         later = len(self.days) - 1 - b.day
         if later > 0:
             resend.day = b.day + 1 + int(self.rng.integers(0, later))

@@ -9,22 +9,22 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
 from fseflow.days import NO_DATE, OPEN_END
 from fseflow.generator import _shares as S, anomalies as A, care as C
 from fseflow.generator._calendar import working_days
-from fseflow.generator._invoices import build_invoices
+from fseflow.generator._invoices import Built, build_invoices
 from fseflow.generator._tariffs import Tariffs
 from fseflow.generator.exceptions import GeneratorError
-from fseflow.generator.files import assemble, number_invoices
+from fseflow.generator.files import B2Output, assemble, number_invoices
 from fseflow.generator.flow import plan_flow
 from fseflow.generator.population import Population, build_population, write_beneficiaries
-from fseflow.generator.professionals import build_directory, write_professionals
+from fseflow.generator.professionals import Directory, build_directory, write_professionals
 from fseflow.generator.writer import truth_rows, write_b2_files, write_json, write_jsonl, write_manifest
 
 __all__ = ["generate", "Summary", "DEFAULT_START_DATE", "EARLIEST_START_DATE"]
@@ -39,8 +39,8 @@ _STREAMS = ("population", "directory", "plan", "invoices", "numbers", "anomalies
 
 
 @dataclass(frozen=True)
-class Summary:
-    """What was generated (the content of summary.json)."""
+class Summary(Mapping[str, Any]):
+    """What was generated (the content of summary.json); also readable as a mapping."""
 
     seed: int
     start_date: str
@@ -66,10 +66,20 @@ class Summary:
     billed_cents: int
     amo_declared_cents: int
     bytes_written: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.__dataclass_fields__:
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.__dataclass_fields__)
+
+    def __len__(self) -> int:
+        return len(self.__dataclass_fields__)
 
 
 def _population_counts(pop: Population) -> dict[str, int]:
@@ -94,6 +104,34 @@ def _as_date(value: dt.date | str | None) -> dt.date:
     if value is None:
         return DEFAULT_START_DATE
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+
+
+def _summarize(seed: int, start: dt.date, reception: list[dt.date], pop: Population, directory: Directory,
+               built: list[Built], outputs: list[B2Output], kinds: list[str], written: int) -> Summary:
+    heads = [b.invoice.head for b in built]
+    lines = [line.fields for b in built for line in b.invoice.lines]
+    n = len(built)
+    paper = int(round(n * C.PAPER_SHARE / C.FSE_SHARE))
+
+    def counts(values: Iterable[object]) -> dict[str, int]:
+        return {str(k): v for k, v in sorted(Counter(values).items())}
+
+    return Summary(
+        seed=seed, start_date=start.isoformat(), days=len(reception), reception_days=[d.isoformat() for d in reception],
+        population=_population_counts(pop),
+        professionals={"billing_numbers": len(directory.professionals), "directory_rows": len(directory.rows()),
+                       "structures": sum(p.is_structure for p in directory.professionals)},
+        files=len(outputs), lots=sum(len(o.b2.lots) for o in outputs), invoices=n, lines=len(lines),
+        fse_files=n, paper_files=paper, fse_share_pct=round(100 * n / (n + paper), 3),
+        by_nature=counts(h["nature_assurance"] for h in heads), by_lot_family=counts(b.family for b in built),
+        by_payee=counts(h["payee_code"] for h in heads), by_segment=counts(b.segment for b in built),
+        apias_files=sum(h["nature_assurance"] == "AT" for h in heads),
+        sig_files=sum(h["nature_assurance"] == "SG" or h["exo_reason"] == 21 for h in heads),
+        teleconsultations=sum(b.segment == "teleconsultation" for b in built),
+        anomalies={k: sum(b.anomaly == k for b in built) for k in kinds},
+        billed_cents=sum(f["billed_amount"] for f in lines), amo_declared_cents=sum(f["amo_amount"] for f in lines),
+        bytes_written=written,
+    )
 
 
 def generate(out_dir: str | os.PathLike[str], invoices: int, seed: int, start_date: dt.date | str | None = None,
@@ -138,26 +176,6 @@ def generate(out_dir: str | os.PathLike[str], invoices: int, seed: int, start_da
     write_manifest(outputs, out / "manifest.csv")
     write_jsonl(truth_rows(outputs), out / "truth.jsonl")
 
-    heads = [b.invoice.head for b in built]
-    lines = [line.fields for b in built for line in b.invoice.lines]
-    paper = int(round(invoices * C.PAPER_SHARE / C.FSE_SHARE))
-    summary = Summary(
-        seed=seed, start_date=start.isoformat(), days=days, reception_days=[d.isoformat() for d in reception],
-        population=_population_counts(pop),
-        professionals={"billing_numbers": len(directory.professionals), "directory_rows": len(directory.rows()),
-                       "structures": sum(p.is_structure for p in directory.professionals)},
-        files=len(outputs), lots=sum(len(o.b2.lots) for o in outputs), invoices=len(built), lines=len(lines),
-        fse_files=len(built), paper_files=paper, fse_share_pct=round(100 * len(built) / (len(built) + paper), 3),
-        by_nature=dict(sorted(Counter(h["nature_assurance"] for h in heads).items())),
-        by_lot_family=dict(sorted(Counter(b.family for b in built).items())),
-        by_payee=dict(sorted(Counter(str(h["payee_code"]) for h in heads).items())),
-        by_segment=dict(sorted(Counter(b.segment for b in built).items())),
-        apias_files=sum(h["nature_assurance"] == "AT" for h in heads),
-        sig_files=sum(h["nature_assurance"] == "SG" or h["exo_reason"] == 21 for h in heads),
-        teleconsultations=sum(b.segment == "teleconsultation" for b in built),
-        anomalies={k: sum(b.anomaly == k for b in built) for k in counts},
-        billed_cents=sum(f["billed_amount"] for f in lines), amo_declared_cents=sum(f["amo_amount"] for f in lines),
-        bytes_written=written,
-    )
+    summary = _summarize(seed, start, reception, pop, directory, built, outputs, list(counts), written)
     write_json(summary.as_dict(), out / "summary.json")
     return summary

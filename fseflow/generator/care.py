@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Act", "Visit", "CARE_MIX", "SEGMENTS", "Segment", "PAYEE_SHARES", "PARCOURS", "CHILD_PARCOURS",
-           "PRESCRIBERS", "PRESCRIPTION_AGE_DAYS", "ALD_EXO", "LAG_WORKING_DAYS", "CARE_WEEKDAY_WEIGHTS",
-           "DECLARED_PRICES", "SPECIALITY_CODES", "SECTOR2_CODES", "FALLBACK_CODES", "SECTOR2_EXCESS",
-           "NII_SHARE", "SESSION_GAP_DAYS", "PAPER_SHARE", "FSE_SHARE"]
+__all__ = ["ALD_EXO_SHARE", "ALD_FLAG_RATE", "ALD_REASONS", "AMC_CONTRACT_TYPES", "ANY_AGE", "Act", "CARE_MIX",
+           "CARE_WEEKDAY_WEIGHTS", "CHILD_PARCOURS", "CROWN_BILLED", "DECLARED_PRICES",
+           "DEFAULT_PAYEE_SHARES", "DEFAULT_PRESCRIPTION_AGE", "DRUG_BOXES", "ENTITY_KINDS", "FALLBACK_CODES",
+           "FSE_SHARE", "HOLIDAY_CARE_WEIGHT", "LAG_WORKING_DAYS", "MAX_LAG", "NII_SHARE",
+           "PAPER_SHARE", "PARCOURS", "PARCOURS_OF_KIND", "PAYEE_SHARES", "PRESCRIBERS",
+           "PRESCRIPTION_AGE_DAYS", "REGULAR_KINDS", "SECTOR2_CODES", "SECTOR2_EXCESS", "SEGMENTS",
+           "SESSION_GAP_DAYS", "SIG_KINDS", "SPECIALITY_CODES", "SPECIAL_PAYEE_SHARES", "Segment", "TELE_MIX",
+           "Visit"]
 
 ANY_AGE = (0, 200)
 #: kinds whose lines name no executing practitioner (executor_rpps zeros: the lot's PS)
@@ -46,40 +50,40 @@ def _drugs(n: int, w: float) -> Visit:
     return Visit(f"{n}_drugs", w, (Act("PH", detail="drug"),) * n)
 
 
-CONSULT = Act("G")
-MEG = Act("MEG", age=(0, 5))
-CS = Act("CS")
+_G = Act("G")
+_MEG = Act("MEG", age=(0, 5))
+_CS = Act("CS")
 
 #: visits by kind of PS (professionals.PS_KINDS), with their relative weights
 CARE_MIX: dict[str, tuple[Visit, ...]] = {
     "gp": (
-        Visit("consultation", 0.86, (CONSULT, MEG)),
-        Visit("consultation_ecg", 0.04, (CONSULT, Act("ATM", detail="ccam:ATM")), age=(40, 200)),
+        Visit("consultation", 0.86, (_G, _MEG)),
+        Visit("consultation_ecg", 0.04, (_G, Act("ATM", detail="ccam:ATM")), age=(40, 200)),
         Visit("home_visit", 0.06, (Act("VG"), Act("MD"), Act("IK", qty=(2, 4, 6, 8, 12), p=0.3)), age=(60, 200)),
-        Visit("coordination", 0.04, (CONSULT, Act("MCG")), age=(16, 200)),
+        Visit("coordination", 0.04, (_G, Act("MCG")), age=(16, 200)),
     ),
     "paediatrician": (
         Visit("consultation", 1.0, (Act("CEH", age=(0, 1)), Act("CEK", age=(2, 6)), Act("CEG", age=(7, 200))),
               age=(0, 15)),
     ),
     "gynaecologist": (
-        Visit("consultation", 0.55, (CS,), age=(15, 200), sex=2),
-        Visit("smear", 0.2, (CS, Act("ATM", detail="ccam:ATM")), age=(25, 65), sex=2),
-        Visit("echography", 0.25, (CS, Act("ADE", detail="ccam:ADE")), age=(15, 200), sex=2),
+        Visit("consultation", 0.55, (_CS,), age=(15, 200), sex=2),
+        Visit("smear", 0.2, (_CS, Act("ATM", detail="ccam:ATM")), age=(25, 65), sex=2),
+        Visit("echography", 0.25, (_CS, Act("ADE", detail="ccam:ADE")), age=(15, 200), sex=2),
     ),
     "ophthalmologist": (
-        Visit("consultation", 0.5, (CS,)),
-        Visit("fundus", 0.5, (CS, Act("ATM", detail="ccam:ATM"))),
+        Visit("consultation", 0.5, (_CS,)),
+        Visit("fundus", 0.5, (_CS, Act("ATM", detail="ccam:ATM"))),
     ),
     "psychiatrist": (Visit("consultation", 0.85, (Act("CNP"),)), Visit("coordination", 0.15, (Act("CNP"), Act("MCS")))),
     "cardiologist": (
         Visit("consultation_ecg", 0.6, (Act("CSC"), Act("ATM", detail="ccam:ATM")), age=(16, 200)),
-        Visit("echocardiography", 0.25, (CS, Act("ADE", detail="ccam:ADE")), age=(16, 200)),
-        Visit("consultation", 0.15, (CS,)),
+        Visit("echocardiography", 0.25, (_CS, Act("ADE", detail="ccam:ADE")), age=(16, 200)),
+        Visit("consultation", 0.15, (_CS,)),
     ),
     "dermatologist": (
-        Visit("consultation", 0.7, (CS,)),
-        Visit("biopsy", 0.2, (CS, Act("ADC", detail="ccam:ADC"))),
+        Visit("consultation", 0.7, (_CS,)),
+        Visit("biopsy", 0.2, (_CS, Act("ADC", detail="ccam:ADC"))),
         Visit("excision", 0.1, (Act("ADC", detail="ccam:ADC"),), age=(16, 200)),
     ),
     "radiologist": (
@@ -90,14 +94,14 @@ CARE_MIX: dict[str, tuple[Visit, ...]] = {
               age=(40, 200), sex=2),
     ),
     "surgeon": (
-        Visit("consultation", 0.6, (CS,)),
+        Visit("consultation", 0.6, (_CS,)),
         Visit("small_surgery", 0.25, (Act("ADC", detail="ccam:ADC"),), age=(16, 200)),
-        Visit("k_act", 0.15, (CS, Act("K", coef=(500, 1000, 1500)))),
+        Visit("k_act", 0.15, (_CS, Act("K", coef=(500, 1000, 1500)))),
     ),
-    "ent": (Visit("consultation", 0.6, (CS,)), Visit("audiogram", 0.4, (CS, Act("ATM", detail="ccam:ATM")))),
+    "ent": (Visit("consultation", 0.6, (_CS,)), Visit("audiogram", 0.4, (_CS, Act("ATM", detail="ccam:ATM")))),
     "specialist": (
-        Visit("consultation", 0.7, (CS,)), Visit("opinion", 0.15, (Act("APC"),), age=(16, 200)),
-        Visit("consultation_act", 0.15, (CS, Act("ATM", detail="ccam:ATM"))),
+        Visit("consultation", 0.7, (_CS,)), Visit("opinion", 0.15, (Act("APC"),), age=(16, 200)),
+        Visit("consultation_act", 0.15, (_CS, Act("ATM", detail="ccam:ATM"))),
     ),
     "dentist": (
         Visit("scaling", 0.3, (Act("SDE", detail="ccam:SDE"),)),
@@ -159,6 +163,8 @@ SECTOR2_CODES: dict[str, str] = {"G": "C", "GS": "C", "VG": "V"}
 FALLBACK_CODES: dict[str, str] = {"TCG": "TC", "CEH": "CS", "CEK": "CS", "CEG": "CS", "CNP": "CS"}
 #: sector-2 excess: billed = base × U(low, high), rounded up to the euro, on these categories
 SECTOR2_EXCESS = ((1.25, 2.0), ("consultation", "visit", "technical"))
+#: boxes of one drug line (Open Medic order of magnitude) — profile choice
+DRUG_BOXES = ((1, 0.75), (2, 0.19), (3, 0.06))
 #: dental crowns are billed above their base (profile choice), except to C2S beneficiaries
 CROWN_BILLED = (35_000, 65_000)
 
@@ -182,12 +188,13 @@ REGULAR_KINDS = (
     ("nurse", 0.085), ("physio", 0.055), ("speech", 0.008), ("orthoptist", 0.003), ("podiatrist", 0.003),
     ("lab", 0.06), ("pharmacy", 0.33), ("transporter", 0.015), ("supplier", 0.015), ("health_centre", 0.02),
 )
-SIG_KINDS = (("pharmacy", 0.33), ("gp", 0.2), ("physio", 0.12), ("supplier", 0.12), ("nurse", 0.1),
-             ("cardiologist", 0.04), ("specialist", 0.04), ("transporter", 0.05))
+#: SIG care: war invalids, older, more auxiliary care and transport; devices about 17 % of the amounts
+SIG_KINDS = (("pharmacy", 0.3), ("gp", 0.18), ("physio", 0.16), ("nurse", 0.14), ("transporter", 0.07),
+             ("supplier", 0.04), ("cardiologist", 0.04), ("specialist", 0.04), ("radiologist", 0.03))
 #: population.md §3–4: APIAS 0.51 % (AT lots), SIG 0.53 % (SG or EXO 21), teleconsultation 0.78 %
 SEGMENTS: tuple[Segment, ...] = (
-    Segment("apias", 0.0051, "AT", (("gp", 0.3), ("physio", 0.25), ("pharmacy", 0.2), ("radiologist", 0.08),
-                                    ("nurse", 0.07), ("surgeon", 0.05), ("lab", 0.05)), "apias"),
+    Segment("apias", 0.0051, "AT", (("physio", 0.35), ("gp", 0.2), ("pharmacy", 0.15), ("radiologist", 0.12),
+                                    ("surgeon", 0.08), ("transporter", 0.05), ("nurse", 0.05)), "apias"),
     Segment("sig_nature", 0.0053 * 0.7, "SG", SIG_KINDS, "sig"),
     Segment("sig_exo21", 0.0053 * 0.3, "AS", SIG_KINDS, "sig", exo=21),
     Segment("teleconsultation", 0.0078, "AS", (("gp", 0.7), ("psychiatrist", 0.12), ("specialist", 0.1),
@@ -239,9 +246,12 @@ PRESCRIPTION_AGE_DAYS: dict[str, tuple[int, int]] = {
 }
 DEFAULT_PRESCRIPTION_AGE = (0, 30)
 
-#: ALD beneficiaries: share of their invoices that claim the exoneration, reasons, line flag rate
-ALD_EXO = {"share": 0.75, "reasons": ((42, 0.72), (44, 0.06), (46, 0.07), (41, 0.1), (43, 0.02), (45, 0.03)),
-           "flag_rate": 0.9}
+#: ALD beneficiaries inside their ALD period: share of their invoices that claim an exoneration,
+#: the reasons (exonerations.csv; 41/43/45 = care unrelated, lines not flagged), and the share of
+#: lines flagged on an exonerating reason (the others are care unrelated to the ALD)
+ALD_EXO_SHARE = 0.75
+ALD_REASONS = ((42, 0.72), (44, 0.06), (46, 0.07), (41, 0.1), (43, 0.02), (45, 0.03))
+ALD_FLAG_RATE = 0.9
 
 #: working days between the last care date and reception (FSE mean 1.2) — profile choice
 LAG_WORKING_DAYS: tuple[tuple[int, float], ...] = ((0, 0.2), (1, 0.52), (2, 0.16), (3, 0.08), (4, 0.025), (5, 0.015))

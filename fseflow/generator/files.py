@@ -36,6 +36,7 @@ DEFAULT_SOFTWARE = (("SANTEFACT", "2.1.0"), ("CROSSWAY", "2024.1"), ("MEDISTORY"
 FIRST_SEQUENCE = (1, 900)
 FIRST_INVOICE_COUNTER = (1, 400_000)
 CREATION_HOURS = (12, 23)
+RESEND = "duplicate_invoice"
 
 
 def file_name(ps_number: str, day: dt.date) -> str:
@@ -98,8 +99,13 @@ def assemble(built: list[Built], directory: Directory, reception_days: list[dt.d
                   "norm_version": "B2P1", "creation_date": day, "creation_time": created, "dest_regime": 8,
                   "dest_caisse": 756, "dest_centre": 100, "test_flag": "P", "file_sequence": sequence[number]}
         out = B2Output(file_name(number, day), day, number, sequence[number], B2File(header=header))
-        for family in FAMILY_ORDER:
-            invoices = [b for b in members if b.family == family]
+        # a resend travels in a lot of its own after the others, so (file, lot, invoice) names it
+        batches = [[b for b in members if b.family == f and b.anomaly != RESEND] for f in FAMILY_ORDER]
+        batches += [[b for b in members if b.family == f and b.anomaly == RESEND] for f in FAMILY_ORDER]
+        for invoices in batches:
+            if not invoices:
+                continue
+            family = invoices[0].family
             for start in range(0, len(invoices), MAX_INVOICES_PER_LOT):
                 chunk = invoices[start:start + MAX_INVOICES_PER_LOT]
                 lot_number = len(out.b2.lots) + 1

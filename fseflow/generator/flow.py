@@ -126,14 +126,15 @@ def _care_day_table(reception: list[dt.date]) -> dict[tuple[int, int], tuple[np.
     table: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     max_lag = max(l for l, _ in C.LAG_WORKING_DAYS)
     for r, day in enumerate(reception):
+        # lag of a care day = working days after it, up to and including reception (C31)
         lag, d = 0, day
         days: dict[int, list[tuple[int, float]]] = {}
-        while lag <= max_lag:
-            work = is_working_day(d)
-            if d != day and work:
-                lag += 1  # working days after the care date, up to and including reception (C31)
+        while True:
+            if d != day and is_working_day(d + dt.timedelta(days=1)):
+                lag += 1
             if lag > max_lag:
                 break
+            work = is_working_day(d)
             w = C.CARE_WEEKDAY_WEIGHTS[d.weekday()] if (work or d.weekday() >= 5) else C.HOLIDAY_CARE_WEIGHT
             days.setdefault(lag, []).append((to_days(d), w))
             d -= dt.timedelta(days=1)
@@ -160,14 +161,14 @@ def plan_flow(pop: Population, directory: Directory, reception_days: list[dt.dat
         rows = np.flatnonzero(kind == k)
         cands = np.array(directory.by_kind[k])
         ps[rows] = cands[_weighted(rng, np.array([pros[i].weight for i in cands]), rows.size)]
-    for i in np.flatnonzero(kind == "health_centre"):
-        members = pros[ps[i]].members
+    for row in np.flatnonzero(kind == "health_centre").tolist():
+        members = pros[ps[row]].members
         m = int(rng.integers(0, len(members)))
-        member[i], kind[i] = m, members[m].kind
+        member[row], kind[row] = m, members[m].kind
 
     tele = segment == SEGMENT_NAMES.index("teleconsultation")
     visits = np.empty(n, dtype=object)
-    for (k, is_tele) in {(k, t) for k, t in zip(kind.tolist(), tele.tolist())}:
+    for (k, is_tele) in sorted(set(zip(kind.tolist(), tele.tolist()))):  # sorted: draws in a fixed order
         rows = np.flatnonzero((kind == k) & (tele == is_tele))
         mix = (C.TELE_MIX if is_tele else C.CARE_MIX)[k]
         picks = _weighted(rng, np.array([v.weight for v in mix]), rows.size)
@@ -194,14 +195,14 @@ def plan_flow(pop: Population, directory: Directory, reception_days: list[dt.dat
     sessions = np.array([int(rng.integers(v.sessions[0], v.sessions[1] + 1)) for v in visits.tolist()])
     gaps = rng.integers(C.SESSION_GAP_DAYS[0], C.SESSION_GAP_DAYS[1] + 1, (n, MAX_SESSIONS))
     for s in range(1, MAX_SESSIONS):
-        rows = sessions > s
-        care[rows, s] = care[rows, s - 1] - gaps[rows, s]
+        more = sessions > s
+        care[more, s] = care[more, s - 1] - gaps[more, s]
 
     pools = _Pools(pop, reception_days[0])
-    groups: dict[tuple[str, tuple[int, int], int], np.ndarray] = {}
-    seg_pool = np.array([s.pool for s in C.SEGMENTS], dtype=object)[segment]
-    for i, (p, v) in enumerate(zip(seg_pool.tolist(), visits.tolist())):
-        groups.setdefault((p, v.age, v.sex), []).append(i)  # type: ignore[arg-type, union-attr]
+    groups: dict[tuple[str, tuple[int, int], int], list[int]] = {}
+    seg_pool = [C.SEGMENTS[s].pool for s in segment.tolist()]
+    for i, (p, v) in enumerate(zip(seg_pool, visits.tolist())):
+        groups.setdefault((p, v.age, v.sex), []).append(i)
     bene = np.empty(n, dtype=np.int64)
     group_rows = {g: np.array(r) for g, r in groups.items()}
     for (p, age, sex), rows in group_rows.items():
@@ -214,8 +215,9 @@ def plan_flow(pop: Population, directory: Directory, reception_days: list[dt.dat
         int(pros[p].members[m].rpps) if m >= 0 else (-int(pros[p].ps_number) if k in C.ENTITY_KINDS
                                                      else int(pros[p].rpps))
         for p, m, k in zip(ps.tolist(), member.tolist(), kind.tolist())], dtype=np.int64)
+    kind_id = np.unique(np.array(kind.tolist()), return_inverse=True)[1].astype(np.int64)
     for _ in range(MAX_REDRAWS):
-        bad = _invalid(pop, segment, care, bene, once, b17, practitioner)
+        bad = _invalid(pop, segment, care, bene, once, b17, practitioner, kind_id)
         if not bad.any():
             break
         for (p, age, sex), rows in group_rows.items():
@@ -238,8 +240,9 @@ def _add_months_days(days: np.ndarray, months: int) -> np.ndarray:
 
 
 def _invalid(pop: Population, segment: np.ndarray, care: np.ndarray, bene: np.ndarray, once: np.ndarray,
-             b17: np.ndarray, practitioner: np.ndarray) -> np.ndarray:
-    """Invoices whose beneficiary a clean flow cannot carry, or that repeat a once-per-day act."""
+             b17: np.ndarray, practitioner: np.ndarray, kind_id: np.ndarray) -> np.ndarray:
+    """Invoices whose beneficiary a clean flow cannot carry, that repeat a once-per-day act (C37),
+    or that give one beneficiary the same kind of care twice on a day (C45 signals kept rare)."""
     present = care != NO_DATE
     first = np.where(present, care, np.iinfo(np.int32).max).min(axis=1)
     last = care[:, 0]
@@ -254,6 +257,7 @@ def _invalid(pop: Population, segment: np.ndarray, care: np.ndarray, bene: np.nd
     bad |= sig & (pop.sig_start[bene] > first)
     bad |= _repeats(once, bene, practitioner, last)
     bad |= _repeats(b17, bene, np.zeros_like(practitioner), last)
+    bad |= _repeats(np.ones_like(once), bene, kind_id, last)
     return bad
 
 

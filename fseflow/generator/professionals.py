@@ -62,6 +62,8 @@ PS_KINDS: dict[str, PsKind] = {
 #: practitioners of a health centre: kind → (min, max) per centre (profile choice)
 CENTRE_MEMBERS: dict[str, tuple[int, int]] = {"gp": (2, 4), "nurse": (1, 3), "dentist": (0, 2), "physio": (0, 1)}
 MIN_PER_KIND = 2
+#: name prefix of a PS by speciality where the kind's label does not fit
+SPECIALITY_LABEL = {"65": "AUDITION", "60": "MATERIEL MEDICAL", "38": "LABORATOIRE"}
 
 #: départements of practice (weights; others share DEFAULT_DEPT_WEIGHT) — garrison towns, profile choice
 DEPT_WEIGHTS: dict[str, float] = {
@@ -183,7 +185,8 @@ def build_directory(population_size: int, rng: np.random.Generator) -> Directory
                 index=len(pros), ps_number=numbers.billing(dept, spec.category),
                 rpps=NO_RPPS if kind == "health_centre" else numbers.practitioner(), speciality=speciality,
                 convention=2 if sector2 else 1, department=dept, tariff_zone=ZONE_OF_DEPT.get(dept, "00"),
-                iban="", name=f"{spec.label} {surname}", kind=kind, weight=float(rng.lognormal(0.0, 0.7)),
+                iban="", name=f"{SPECIALITY_LABEL.get(speciality, spec.label)} {surname}", kind=kind,
+                weight=float(rng.lognormal(0.0, 0.7)),
             )
             if kind == "health_centre":
                 p.finess = with_luhn(f"{p.ps_number[:2]}00{int(rng.integers(0, 10_000)):04d}")

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from fseflow.generator.anomalies import BY_NAME
 from fseflow.generator.files import B2Output
 
 __all__ = ["B2_DIR", "write_b2_files", "truth_rows", "write_jsonl", "write_json", "write_manifest"]
@@ -19,10 +20,12 @@ B2_DIR = "b2"
 
 def write_b2_files(outputs: list[B2Output], out_dir: Path, framing: str = "fixed") -> int:
     """Encode every file with the B2 codec into `out_dir/b2/`; returns the bytes written."""
-    from fseflow.codecs.b2 import encode  # the codec is optional until a flow is written
+    from fseflow.codecs.b2 import encode  # the codec is needed only when files are written
 
     folder = out_dir / B2_DIR
     folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("PS*.b2"):  # files of an earlier run would join this flow
+        stale.unlink()
     total = 0
     for o in outputs:
         data = encode(o.b2, framing=framing)
@@ -33,8 +36,6 @@ def write_b2_files(outputs: list[B2Output], out_dir: Path, framing: str = "fixed
 
 def truth_rows(outputs: Iterable[B2Output]) -> list[dict[str, Any]]:
     """One row per anomalous invoice: where it is and which code the engine must report."""
-    from fseflow.generator.anomalies import BY_NAME
-
     rows = []
     for o in outputs:
         for lot, b in o.placed:
