@@ -68,7 +68,8 @@ def cmd_generate(a: argparse.Namespace) -> int:
     return 0
 
 
-def _liquidate(files: list[Path], bene: Path, pros: Path, out: Path, as_of: dt.date | None, progress: bool):
+def _liquidate(files: list[Path], bene: Path, pros: Path, out: Path, as_of: dt.date | None, progress: bool,
+               on_record=None):
     from fseflow.offline import Engine, liquidate_paths
     from fseflow.processors.directory import load_beneficiaries, load_professionals
     from fseflow.report import Progress
@@ -80,6 +81,8 @@ def _liquidate(files: list[Path], bene: Path, pros: Path, out: Path, as_of: dt.d
         for rec in liquidate_paths(engine, files, None if as_of is None else to_days(as_of), on_file=bar.advance):
             fh.write(orjson.dumps(rec))
             fh.write(b"\n")
+            if on_record is not None:
+                on_record(rec)
     engine.summary.seconds["load"] = load_s
     engine.summary.seconds["total"] = time.perf_counter() - t0
     return engine.summary
@@ -95,7 +98,8 @@ def cmd_liquidate(a: argparse.Namespace) -> int:
 
 def cmd_demo(a: argparse.Namespace) -> int:
     from fseflow.generator import generate
-    from fseflow.report import print_summary, console
+    from fseflow.report import console, print_summary, print_truth
+    from fseflow.truth import TruthChecker
 
     folder = a.out or Path(tempfile.mkdtemp(prefix="fseflow-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -104,11 +108,21 @@ def cmd_demo(a: argparse.Namespace) -> int:
     flow = folder / "flow"
     generate(flow, invoices=a.invoices, seed=a.seed, start_date=None, days=1, population=a.population)
     console().print(f"generated the flow in {time.perf_counter() - t0:.1f} s")
-    files = sorted(flow.rglob("*.b2"))
+    files = manifest_files(flow)
+    checker = TruthChecker(flow / "truth.jsonl")
     summary = _liquidate(files, flow / "beneficiaries.csv", flow / "professionals.csv", folder / "decomptes.jsonl",
-                         None, progress=True)
+                         None, progress=True, on_record=checker.add)
     print_summary(summary, out=folder / "decomptes.jsonl")
+    print_truth(checker.score())
     return 0
+
+
+def manifest_files(flow: Path) -> list[Path]:
+    """The generated files in arrival order (manifest.csv)."""
+    import csv
+
+    with open(flow / "manifest.csv", encoding="utf-8", newline="") as fh:
+        return [flow / "b2" / row["file"] for row in csv.DictReader(fh)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

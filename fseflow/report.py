@@ -73,3 +73,15 @@ def print_summary(s: Any, out: Path | None = None) -> None:
         c.print(r)
     if not sys.stderr.isatty():
         c.file.flush()
+
+
+def print_truth(score: Any) -> None:
+    """The anomalies the generator injected, against what liquidation found."""
+    c = console()
+    verdict = "[green]exact[/]" if score.exact else "[red]MISMATCH[/]"
+    c.print(f"injected anomalies found with their code: {score.found:,}/{score.expected:,} "
+            f"(recall {score.recall:.1%}); clean invoices rejected: {sum(score.false_rejects.values()):,} "
+            f"of {score.clean_invoices:,} — {verdict}")
+    for label, counter in (("missed", score.missed), ("false rejects", score.false_rejects), ("extra codes", score.extra)):
+        if counter:
+            c.print(f"  {label}: " + ", ".join(f"{k} × {v}" for k, v in counter.most_common()))
