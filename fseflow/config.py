@@ -50,3 +50,7 @@ NJIT_OPTIONS: dict[str, bool] = {
 #: that bookkeeping cost ~0.5 µs per call, 50x the work of a typical control (measured with
 #: benchmarks/kernels.py). A function compiled this way must not create arrays.
 NJIT_LEAF: dict[str, bool] = {**NJIT_OPTIONS, "_nrt": False}
+#: leaf kernels called once per line or invoice with the claim tuples: inlined into the
+#: driver, because numba passes a named tuple as its flattened fields (hundreds of words per
+#: call for the ~35 claim columns), which cost more than the work itself (benchmarks/kernels.py).
+NJIT_INLINE: dict[str, object] = {**NJIT_LEAF, "inline": "always"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fseflow.config import NJIT_LEAF, NJIT_OPTIONS
+from fseflow.config import NJIT_INLINE, NJIT_LEAF, NJIT_OPTIONS
 from fseflow.days import NO_DATE
 from fseflow.processors import _hashtable as ht
 from fseflow.processors import rules
@@ -45,7 +45,7 @@ P_TRANSMISSION_DELAY_INSURED_PAID = P["TRANSMISSION_DELAY_INSURED_PAID"]
 P_TRANSMISSION_DELAY_TIERS_PAYANT = P["TRANSMISSION_DELAY_TIERS_PAYANT"]
 
 
-@njit(**NJIT_LEAF)
+@njit(**NJIT_INLINE)
 def find_beneficiary(ic, i: int, bene) -> int:
     """C16: (nir_opener, birth, rank, quality), else (NII, birth, rank, quality 1); -1 if none."""
     idx = bene.index
@@ -56,7 +56,7 @@ def find_beneficiary(ic, i: int, bene) -> int:
     return row
 
 
-@njit(**NJIT_LEAF)
+@njit(**NJIT_INLINE)
 def c14_fails(ic, lc, i: int, ra) -> bool:
     """C14: unreadable fields (decoder), and values outside their domain."""
     if ic.c14_line[i] >= 0 or ic.nature_operation[i] != 1 or ic.invoice_number[i] == 0:
@@ -74,7 +74,7 @@ def c14_fails(ic, lc, i: int, ra) -> bool:
     return False
 
 
-@njit(**NJIT_LEAF)
+@njit(**NJIT_INLINE)
 def _all_in(periods, row: int, k: int, lc, first: int, end: int) -> bool:
     for j in range(first, end):
         if not holds(periods, row, k, lc.care_date[j]):
@@ -82,7 +82,7 @@ def _all_in(periods, row: int, k: int, lc, first: int, end: int) -> bool:
     return True
 
 
-@njit(**NJIT_LEAF)
+@njit(**NJIT_INLINE)
 def invoice_controls(ic, lc, i: int, ra, cal, bene, pros, stab) -> tuple[np.int64, np.int64, int]:
     """C15–C33 on an invoice that passed C14: (reject bits, signal bits, beneficiary row)."""
     rej = np.int64(0)
@@ -202,7 +202,7 @@ def invoice_controls(ic, lc, i: int, ra, cal, bene, pros, stab) -> tuple[np.int6
     return rej, sig, b
 
 
-@njit(**NJIT_LEAF)
+@njit(**NJIT_INLINE)
 def working_days_after(cal, start: int, end: int) -> int:
     """Working days d with start < d <= end (clipped to the calendar's years)."""
     if end <= start:
@@ -213,7 +213,7 @@ def working_days_after(cal, start: int, end: int) -> int:
     return cal.work_cum[e] - cal.work_cum[s]
 
 
-@njit(**NJIT_LEAF)
+@njit(**NJIT_INLINE)
 def line_family(lc, j: int, ra, billed_by: int) -> int:
     """Billing family id of a line (liquidation.md terms), -1 when the speciality may not bill it (C35)."""
     if lc.rec_type[j] == 3:
@@ -228,12 +228,12 @@ def line_family(lc, j: int, ra, billed_by: int) -> int:
     return -1
 
 
-@njit(**NJIT_LEAF)
+@njit(**NJIT_INLINE)
 def practitioner(lc, j: int, ps: int) -> int:
     return lc.executor_rpps[j] if lc.executor_rpps[j] != 0 else -ps
 
 
-@njit(**NJIT_LEAF)
+@njit(**NJIT_INLINE)
 def line_control(ic, lc, i: int, j: int, row: int, fam: int, b: int, ra, stab) -> int:
     """C34–C42 in controls.md §4.5 order on a line of an invoice that is not rejected; -1 = passes."""
     if row < 0:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fseflow.config import NJIT_LEAF, NJIT_OPTIONS
+from fseflow.config import NJIT_INLINE, NJIT_LEAF
 from fseflow.days import NO_DATE
 from fseflow.processors import _hashtable as ht
 from fseflow.processors import rules
@@ -19,7 +19,7 @@ from fseflow.processors._civil import forclusion_limit
 from fseflow.processors._lookup import letter_row, param
 from fseflow.processors.calendar import Calendar, load_calendar
 from fseflow.processors.claims import KERNEL_DTYPES, M_BUDGET, InvoiceCols, LineCols, Outcome, new_outcome
-from fseflow.processors.controls import (
+from fseflow.processors.controls import (find_beneficiary, 
     INVOICE_REJECT_MASK, R_C30, B_C14, c14_fails, invoice_controls, line_control, line_family, practitioner,
 )
 from fseflow.processors.directory import Beneficiaries, Professionals
@@ -33,18 +33,13 @@ PREANALYTIC_COEF = rules.PREANALYTIC_COEF_HUNDREDTHS
 P_FORCLUSION_YEARS = P["FORCLUSION_YEARS"]
 
 
-@njit(**NJIT_OPTIONS)
-def _run(ic, lc, ra, cal, bene, pros, stab, sused, out_inv, out_line, money, start: int) -> int:
+@njit(**NJIT_LEAF)
+def _run(ic, lc, ra, cal, bene, pros, stab, sused, out_inv, out_line, money, scratch, start: int) -> int:
     """Invoices from `start` on; returns where it stopped (n when done, earlier when the state
     table is too full to take the next invoice's keys: the wrapper grows it and resumes)."""
     inv_status, inv_rejects, inv_signals, inv_bene = out_inv
     line_status, line_reject, line_signals_ = out_line
-    n_lines = lc.rec_type.shape[0]
-    paid = np.zeros(n_lines, np.bool_)
-    rows = np.full(n_lines, -1, np.int64)
-    fams = np.full(n_lines, -1, np.int64)
-    under = np.zeros(n_lines, np.bool_)
-    group = np.empty(n_lines, np.int64)
+    paid, under, rows, fams, group = scratch
     room = np.int64(stab.shape[0] * ht.MAX_LOAD)
     for i in range(start, ic.ps.shape[0]):
         first, end = ic.line_start[i], ic.line_start[i] + ic.line_count[i]
@@ -98,7 +93,7 @@ def _run(ic, lc, ra, cal, bene, pros, stab, sused, out_inv, out_line, money, sta
     return ic.ps.shape[0]
 
 
-@njit(**NJIT_LEAF)
+@njit(**NJIT_INLINE)
 def _record_stay(ic, lc, i, b, paid, stab, sused) -> None:
     """C46: the days of a paid hospital stay, one entry a day (clipped to MAX_STAY_DAYS)."""
     first, end = ic.line_start[i], ic.line_start[i] + ic.line_count[i]
@@ -132,11 +127,14 @@ def run_kernel(ic: InvoiceCols, lc: LineCols, bene: Beneficiaries, pros: Profess
     cal = cal if cal is not None else load_calendar()
     n_inv, n_lines = ic.ps.shape[0], lc.rec_type.shape[0]
     out = new_outcome(n_inv, n_lines)
+    # per-line scratch of the driver, allocated here so the compiled driver never allocates
+    scratch = (np.zeros(n_lines, np.bool_), np.zeros(n_lines, np.bool_), np.full(n_lines, -1, np.int64),
+               np.full(n_lines, -1, np.int64), np.full(n_lines, -1, np.int64))
     done = 0
     while True:
         done = _run(ic, lc, ref, cal, bene, pros, state.slots, state.used,
                     (out.inv_status, out.inv_rejects, out.inv_signals, out.inv_bene),
-                    (out.line_status, out.line_reject, out.line_signals), out.money, done)
+                    (out.line_status, out.line_reject, out.line_signals), out.money, scratch, done)
         if done == n_inv:
             return out, state
         # the next invoice may add this many keys at most: grow (at least double) and resume

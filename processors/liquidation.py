@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fseflow.config import NJIT_LEAF, NJIT_OPTIONS
+from fseflow.config import NJIT_INLINE, NJIT_LEAF, NJIT_OPTIONS
 from fseflow.days import NO_DATE
 from fseflow.processors import _hashtable as ht
 from fseflow.processors import rules
@@ -54,7 +54,7 @@ P_PF_EXEMPT_AGE_BELOW = P["PF_EXEMPT_AGE_BELOW"]
 P_RATE_OUT_OF_PATHWAY = P["RATE_OUT_OF_PATHWAY"]
 
 
-@njit(**NJIT_LEAF)
+@njit(**NJIT_INLINE)
 def line_budget(ra, nat: int, flagged: bool, exo: int) -> int:
     """L16: AT → APIAS, SG → SIG, a line flagged with a SIG exoneration (EXO 21) → SIG, else AMO."""
     if nat >= 0 and ra.natures[nat, NAT_ACCEPTED] == 1 and ra.natures[nat, NAT_BUDGET] != AMO_BUDGET:
@@ -64,7 +64,7 @@ def line_budget(ra, nat: int, flagged: bool, exo: int) -> int:
     return AMO_BUDGET
 
 
-@njit(**NJIT_LEAF)
+@njit(**NJIT_INLINE)
 def _tariff(lc, j: int, unit: int) -> int:
     """L04, one half-up rounding; type 3 split so the product never leaves int64."""
     a = np.int64(unit) * lc.coefficient[j] * lc.quantity[j]
@@ -75,7 +75,7 @@ def _tariff(lc, j: int, unit: int) -> int:
     return q * mco + (r * mco + 500_000) // 1_000_000
 
 
-@njit(**NJIT_LEAF)
+@njit(**NJIT_INLINE)
 def _rate(ic, lc, i: int, j: int, row: int, fam: int, birth: int, ra) -> int:
     """L06, first match wins."""
     nat, exo = ic.nature[i], ic.exo_reason[i]
@@ -101,7 +101,7 @@ def _rate(ic, lc, i: int, j: int, row: int, fam: int, birth: int, ra) -> int:
     return rate
 
 
-@njit(**NJIT_LEAF)
+@njit(**NJIT_INLINE)
 def _flat_rule(ic, lc, i: int, ra, money, paid, group, under) -> None:
     """L08: groups per (care date, practitioner) reaching a threshold give up the flat share.
 
@@ -144,7 +144,7 @@ def _flat_rule(ic, lc, i: int, ra, money, paid, group, under) -> None:
             under[best] = True
 
 
-@njit(**NJIT_LEAF)
+@njit(**NJIT_INLINE)
 def liquidate_invoice(ic, lc, i: int, b: int, ra, bene, paid, rows, fams, group, under, stab, sused, money) -> None:
     """L03–L16 for the paid lines of invoice i (beneficiary row b); moves the PF/franchise counters."""
     first, end = ic.line_start[i], ic.line_start[i] + ic.line_count[i]
@@ -223,7 +223,7 @@ def liquidate_invoice(ic, lc, i: int, b: int, ra, bene, paid, rows, fams, group,
         money[j, M_BUDGET] = line_budget(ra, nat, flagged, exo)              # L16
 
 
-@njit(**NJIT_LEAF)
+@njit(**NJIT_INLINE)
 def line_signals(ic, lc, i: int, j: int, b: int, row: int, fam: int, ra, cal, bene, stab, sused, money) -> np.int64:
     """Signals of a paid line: C38 (NABM), C40, C41, C43, C44, C45, C46, C47."""
     sig = np.int64(0)
