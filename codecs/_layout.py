@@ -25,6 +25,11 @@ from fseflow.days import NO_DATE, to_days
 from .exceptions import FieldDecodeError, FieldEncodeError
 from .nir import luhn_ok, luhn_ok_at
 
+#: NJIT_OPTIONS plus numba-level inlining, for helpers called once per record with arrays: a
+#: call that passes arrays costs an atomic incref/decref of each (measured: ~15 % of decode).
+#: Only for single call sites; inlining at many sites multiplies the compile time.
+NJIT_INLINE: Final = {**NJIT_OPTIONS, "inline": "always"}
+
 RECORD_WIDTH: Final = 128
 
 KINDS: Final = {"F": 0, "N": 1, "A": 2, "D": 3, "M": 4, "C": 5}
@@ -37,6 +42,7 @@ FL_BIRTH: Final = 4  # D: century rule of birth dates
 FL_CHECK: Final = 8  # validated by the record's control
 FL_LUHN: Final = 16  # last digit is the Luhn key of the others
 FL_REQUIRED: Final = 32  # A: not all spaces
+FL_SIMPLE: Final = 64  # N/M/C: no check beyond "all digits"; A: no check at all
 
 # attributes of spec[type, field, :]
 A_START, A_LEN, A_KIND, A_FLAGS, A_LO, A_HI, A_AV0, A_AV1, A_CODE = range(9)
@@ -295,16 +301,42 @@ def valid_ymd(y, m, d):  # type: ignore[no-untyped-def]
     return d <= 31
 
 
+# The digit loops index with unsigned ints: a signed index makes numba test for negative
+# (wrap-around) indices on every byte, which made them several times slower.
+_U48 = np.uint64(48)
+_U9 = np.uint64(9)
+_U10 = np.uint64(10)
+
+
 @njit(**NJIT_OPTIONS)
 def read_digits(buf, p, n):  # type: ignore[no-untyped-def]
     """Int value of `n` digit bytes at `p`, or -1 when any byte is not a digit."""
-    v = np.int64(0)
-    for j in range(n):
-        c = np.int64(buf[p + j]) - 48
-        if c < 0 or c > 9:
-            return np.int64(-1)
-        v = v * 10 + c
-    return v
+    v = np.uint64(0)
+    bad = False
+    q = np.uint64(p)
+    for j in range(np.uint64(n)):  # no early exit: the loop stays branch-free
+        c = np.uint64(buf[q + j]) - _U48  # wraps to a huge value below '0'
+        bad |= c > _U9
+        v = v * _U10 + c
+    return np.int64(-1) if bad else np.int64(v)
+
+
+@njit(**NJIT_INLINE)
+def scan_record(buf, p, dmask, t):  # type: ignore[no-untyped-def]
+    """(a byte outside 0x20-0x7E, a non-digit where layout t wants digits) for the record at p.
+
+    One branch-free pass over the 128 bytes; the per-field work that follows can then skip
+    the digit check of every simple numeric field.
+    """
+    bad_char = np.uint8(0)
+    bad_digit = np.uint8(0)
+    q = np.uint64(p)
+    tu = np.uint64(t)
+    for j in range(np.uint64(128)):
+        b = buf[q + j]
+        bad_char |= np.uint8(b - np.uint8(32)) > np.uint8(94)
+        bad_digit |= dmask[tu, j] & (np.uint8(b - np.uint8(48)) > np.uint8(9))
+    return bad_char != 0, bad_digit != 0
 
 
 @njit(**NJIT_OPTIONS)
@@ -331,19 +363,39 @@ def _allowed(buf, p, n, av, av0, av1):  # type: ignore[no-untyped-def]
 
 
 @njit(**NJIT_OPTIONS)
-def read_field(buf, p, spec_f, av, pivot_yy):  # type: ignore[no-untyped-def]
-    """(value, status) of the field described by `spec_f` (a spec row) in the record at `p`.
+def read_date(buf, q, flags, pivot_yy):  # type: ignore[no-untyped-def]
+    """(day number, status) of the AAMMJJ date at q; NO_DATE when absent or unreadable."""
+    v = read_digits(buf, q, 6)
+    if v < 0:
+        return np.int64(NO_DATE), ST_DIGITS
+    if v == 0:
+        return np.int64(NO_DATE), (ST_OK if flags & FL_ZERO_OK else ST_NO_DATE)
+    yy = v // 10000
+    y = 1900 + yy if (flags & FL_BIRTH and yy > pivot_yy) else 2000 + yy
+    m = v // 100 % 100
+    d = v % 100
+    if not valid_ymd(y, m, d):
+        return np.int64(NO_DATE), ST_DATE
+    return np.int64(days_from_civil(y, m, d)), ST_OK
 
-    Mirrors `check_value`; `p` is the offset of the record, not of the field.
+
+@njit(**NJIT_OPTIONS)
+def read_field(buf, p, spec, t, k, av, pivot_yy):  # type: ignore[no-untyped-def]
+    """(value, status) of field k of layout t (`spec[t, k]`) in the record at offset `p`.
+
+    Mirrors `check_value`. Takes the whole spec, not a row view: a view per field costs
+    reference counting in the hot loop.
     """
-    q = p + spec_f[A_START]
-    n = spec_f[A_LEN]
-    kind = spec_f[A_KIND]
-    flags = spec_f[A_FLAGS]
+    q = p + spec[t, k, A_START]
+    n = spec[t, k, A_LEN]
+    kind = spec[t, k, A_KIND]
+    flags = spec[t, k, A_FLAGS]
+    av0 = spec[t, k, A_AV0]
+    av1 = spec[t, k, A_AV1]
     if kind == K_A:
         if flags & FL_REQUIRED and all_spaces(buf, q, n):
             return np.int64(0), ST_REQUIRED
-        if spec_f[A_AV1] > spec_f[A_AV0] and not _allowed(buf, q, n, av, spec_f[A_AV0], spec_f[A_AV1]):
+        if av1 > av0 and not _allowed(buf, q, n, av, av0, av1):
             return np.int64(0), ST_VALUE
         return np.int64(0), ST_OK
     if kind == K_FILLER:
@@ -351,22 +403,14 @@ def read_field(buf, p, spec_f, av, pivot_yy):  # type: ignore[no-untyped-def]
     is_date = kind == K_D
     if flags & FL_BLANK_OK and all_spaces(buf, q, n):
         return (np.int64(NO_DATE) if is_date else np.int64(0)), ST_BLANK
+    if is_date:
+        return read_date(buf, q, flags, pivot_yy)
     v = read_digits(buf, q, n)
     if v < 0:
-        return (np.int64(NO_DATE) if is_date else np.int64(0)), ST_DIGITS
-    if is_date:
-        if v == 0:
-            return np.int64(NO_DATE), (ST_OK if flags & FL_ZERO_OK else ST_NO_DATE)
-        yy = v // 10000
-        y = 1900 + yy if (flags & FL_BIRTH and yy > pivot_yy) else 2000 + yy
-        m = v // 100 % 100
-        d = v % 100
-        if not valid_ymd(y, m, d):
-            return np.int64(NO_DATE), ST_DATE
-        return np.int64(days_from_civil(y, m, d)), ST_OK
-    if v < spec_f[A_LO] or v > spec_f[A_HI]:
+        return np.int64(0), ST_DIGITS
+    if v < spec[t, k, A_LO] or v > spec[t, k, A_HI]:
         return v, ST_RANGE
-    if spec_f[A_AV1] > spec_f[A_AV0] and not _allowed(buf, q, n, av, spec_f[A_AV0], spec_f[A_AV1]):
+    if av1 > av0 and not _allowed(buf, q, n, av, av0, av1):
         return v, ST_VALUE
     if flags & FL_LUHN and not luhn_ok_at(buf, q, n):
         return v, ST_KEY
@@ -384,6 +428,7 @@ class CompiledLayouts:
 
     layouts: tuple[Layout, ...]
     spec: np.ndarray
+    dmask: np.ndarray  # [type, byte]: 1 where a checked numeric field must hold a digit
     av: np.ndarray
     allowed: tuple[tuple[tuple[bytes, ...], ...], ...]
     codes: tuple[str, ...]
@@ -399,6 +444,7 @@ def compile_layouts(layouts: Sequence[Layout], resolve: TableResolver | None = N
     max_f = max(len(lay.fields) for lay in layouts)
     spec = np.zeros((len(layouts), max_f, N_ATTR), dtype=np.int64)
     spec[:, :, A_CODE] = -1
+    dmask = np.zeros((len(layouts), max(lay.width for lay in layouts)), dtype=np.uint8)
     av_parts: list[bytes] = []
     av_len = 0
     codes: list[str] = []
@@ -412,11 +458,16 @@ def compile_layouts(layouts: Sequence[Layout], resolve: TableResolver | None = N
                     raise ValueError(f"field {f.name} names table {f.table} but no resolver was given")
                 vals += tuple(v.encode("ascii") for v in resolve(*f.table) if len(v) == f.length)
             allowed_t.append(vals)
+            simple = (f.kind in "NMCA" and not vals and not f.key and not f.blank_ok and not f.required
+                      and not f.lo and (f.kind == "A" or f.max_value == 10**f.length - 1))
             flags = (
                 (FL_ZERO_OK if f.zero_ok else 0) | (FL_BLANK_OK if f.blank_ok else 0)
                 | (FL_BIRTH if f.birth else 0) | (FL_CHECK if f.check and f.kind != "F" else 0)
                 | (FL_LUHN if f.key == "luhn" else 0) | (FL_REQUIRED if f.required else 0)
+                | (FL_SIMPLE if simple else 0)
             )
+            if f.check and f.numeric and not f.blank_ok:
+                dmask[t, f.start - 1:f.end] = 1
             if f.code and f.code not in codes:
                 codes.append(f.code)
             spec[t, k] = (
@@ -428,4 +479,4 @@ def compile_layouts(layouts: Sequence[Layout], resolve: TableResolver | None = N
             av_len += sum(map(len, vals))
         allowed_all.append(tuple(allowed_t))
     av = np.frombuffer(b"".join(av_parts) or b"\0", dtype=np.uint8).copy()
-    return CompiledLayouts(tuple(layouts), spec, av, tuple(allowed_all), tuple(codes))
+    return CompiledLayouts(tuple(layouts), spec, dmask, av, tuple(allowed_all), tuple(codes))

@@ -27,13 +27,19 @@ from ._layout import (
     A_AV0,
     A_AV1,
     A_FLAGS,
+    A_HI,
+    A_LO,
     A_KIND,
     A_LEN,
     A_START,
+    FL_BLANK_OK,
     FL_CHECK,
+    FL_LUHN,
+    FL_SIMPLE,
     K_A,
     K_D,
     K_FILLER,
+    NJIT_INLINE,
     RECORD_WIDTH,
     ST_BLANK,
     ST_DIGITS,
@@ -43,11 +49,12 @@ from ._layout import (
     ST_RANGE,
     ST_VALUE,
     STATUS_TEXT,
-    all_spaces,
     compile_layouts,
     default_value,
+    read_date,
     read_digits,
     read_field,
+    scan_record,
 )
 from .b2_layouts import (
     CCAM_CODES,
@@ -169,9 +176,9 @@ _MAXF: Final = _CL.spec.shape[1]
 
 # Roles: the fields the kernel reads by meaning. trole[type, role] = field index or -1.
 (R_LOT, R_SEQ, R_NIR, R_KEY, R_RANG, R_INVNO, R_QTY, R_UNIT, R_BASE, R_AMO, R_BILLED, R_AMC,
- R_CARE, R_ACT, R_CODE, R_CLASS, R_PS, R_INVCOUNT, R_RECCOUNT, R_TOTAL_AMO, R_NII, R_NII_KEY,
- R_DATE_LOT) = range(23)
-R_BIO: Final = 23  # 15 roles: block i (0-4) date, quantity, nabm code at R_BIO + 3 * i + j
+ R_CARE, R_ACT, R_CODE, R_CLASS, R_PS, R_INVCOUNT, R_RECCOUNT, R_TOTAL_AMO, R_NII,
+ R_NII_KEY) = range(22)
+R_BIO: Final = 22  # 15 roles: block i (0-4) date, quantity, nabm code at R_BIO + 3 * i + j
 R_T5: Final = R_BIO + 15  # 11 roles: type 5 totals in layout order
 N_ROLES: Final = R_T5 + 11
 _T5_FIELDS: Final = (
@@ -207,7 +214,6 @@ def _role_fields() -> dict[int, dict[str, str]]:
         R_TOTAL_AMO: {"9": "total_amo_claimed"},
         R_NII: {"2S": "nii"},
         R_NII_KEY: {"2S": "nii_key"},
-        R_DATE_LOT: {"1": "lot_creation_date"},
     }
     for i in range(5):
         for j, what in enumerate(("date", "quantity", "nabm_code")):
@@ -269,7 +275,6 @@ _LINE_DERIVED: Final = ("invoice_idx", "record_ordinal", "rec_type", "detail_bad
 #: value of a column whose field cannot be read, when it is not 0 (dates: NO_DATE).
 _BAD_VALUES: Final = {"nir_key": -1}
 _GROUP_OF_DTYPE: Final = {"i8": 0, "i4": 1, "i2": 2, "i1": 3}
-_GROUP_DTYPES: Final = (np.int64, np.int32, np.int16, np.int8)
 
 
 @dataclass(frozen=True)
@@ -280,7 +285,6 @@ class _Table:
     where: dict[str, tuple[int, int]]  # column -> (group 0-3 numeric | 4 text, row or text index)
     counts: np.ndarray  # rows per numeric group, then the number of text columns
     tcum: np.ndarray  # cumulative text widths
-    derived: np.ndarray  # [derived column] -> (group, row)
     dtypes: dict[str, str]
 
 
@@ -311,18 +315,69 @@ def _build_table(spec: tuple[tuple[str, str, str], ...], sources: dict[str, dict
                 raise AssertionError(f"column {name} is {dt}, field {code}.{fname} has {f.length} bytes")
             bad = NO_DATE if f.kind == "D" else _BAD_VALUES.get(name, 0)
             dest[t, k] = (table_id, g, row, bad)
-    der = np.array([where[name] for name in derived], dtype=np.int64)
-    return _Table(names, where, np.array(counts, np.int64), np.concatenate([[0], np.cumsum(widths)]).astype(np.int64),
-                  der, dtypes)
+    return _Table(names, where, np.array(counts, np.int64),
+                  np.concatenate([[0], np.cumsum(widths)]).astype(np.int64), dtypes)
 
 
 _DEST: Final = np.zeros((len(RECORD_TYPES), _MAXF, 4), dtype=np.int64)
 _INV: Final = _build_table(_columns.INVOICE_COLUMNS, _INVOICE_SOURCES, _INVOICE_DERIVED, _DEST, 1)
 _LINE: Final = _build_table(_columns.LINE_COLUMNS, _LINE_SOURCES, _LINE_DERIVED, _DEST, 2)
+
+
+def _build_plans() -> tuple[np.ndarray, ...]:
+    """Split the stored and checked fields of invoice records between the kernel's two ways.
+
+    The record pass handles (`hard[t, :nhard[t]]`) the fields that need more than "all
+    digits" (dates, ranges, blank-able blocks) and keeps their values, with the derived
+    columns, in a row-major scratch (`sc_of[t, k]` = scratch column and bad value;
+    `*_map[c]` = its (group, row); `*_der[d]` = scratch column of derived column d). The
+    other stored fields are decoded a column at a time (`icols`, `lcols` rows: source,
+    start, length, group, row, bad value, record type or -1; source = 0 type 2, 1 type 2S,
+    2 type 5).
+    """
+    hard = np.full((len(RECORD_TYPES), _MAXF), -1, dtype=np.int64)
+    nhard = np.zeros(len(RECORD_TYPES), dtype=np.int64)
+    sc_of = np.full((len(RECORD_TYPES), _MAXF, 2), -1, dtype=np.int64)
+    icols, lcols = [], []
+    maps: dict[int, list[tuple[int, int]]] = {1: [], 2: []}
+
+    def scratch(table: int, where: tuple[int, int]) -> int:
+        if where not in maps[table]:
+            maps[table].append(where)
+        return maps[table].index(where)
+
+    source = {T_2: 0, T_2S: 1, T_5: 2}
+    for t in (T_2, T_2S, T_3, T_3H, T_3F, T_4, T_4M, T_4B, T_4P, T_5):
+        for k, f in enumerate(_LAYOUT_LIST[t].fields):
+            if f.kind == "F":
+                continue
+            table, g, row, bad = _DEST[t, k].tolist()
+            simple = bool(_CL.spec[t, k, A_FLAGS] & FL_SIMPLE)
+            if not simple and (f.check or table):
+                hard[t, nhard[t]] = k
+                nhard[t] += 1
+                if table:
+                    sc_of[t, k] = (scratch(table, (g, row)), bad)
+            elif table == 1:
+                icols.append((source[t], f.start - 1, f.length, g, row, bad, -1))
+            elif table == 2:
+                lcols.append((0, f.start - 1, f.length, g, row, bad, t))
+    inv_der = [scratch(1, _INV.where[name]) for name in _INVOICE_DERIVED]
+    line_der = [scratch(2, _LINE.where[name]) for name in _LINE_DERIVED]
+    return (hard, nhard, sc_of, np.array(icols, dtype=np.int64), np.array(lcols, dtype=np.int64),
+            np.array(maps[1], dtype=np.int64), np.array(maps[2], dtype=np.int64),
+            np.array(inv_der, dtype=np.int64), np.array(line_der, dtype=np.int64))
+
+
+_HARD, _NHARD, _SC_OF, _ICOLS, _LCOLS, _INV_MAP, _LINE_MAP, _INV_DER, _LINE_DER = _build_plans()
 _LDEF: Final = np.array(
     [(_TYPE_INDEX[code], *_LINE.where[col], v) for code, d in _LINE_DEFAULTS.items() for col, v in d.items()],
     dtype=np.int64,
 )
+
+
+# detail counters of a line in the kernel (nd0..nd4), by detail type
+_DETAIL_SLOT: Final = {"3H": 0, "3F": 1, "4M": 2, "4B": 3, "4P": 4}
 
 
 def _build_letter_keys() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -341,12 +396,17 @@ def _build_letter_keys() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
             np.array([p for _, _, p in keys], np.int64), drule)
 
 
-# detail counters of a line, by detail type
-_DETAIL_SLOT: Final = {"3H": 0, "3F": 1, "4M": 2, "4B": 3, "4P": 4}
 _LK_KEYS, _LK_RULE, _LK_RATE, _DRULE = _build_letter_keys()
 _RULE_NAMES: Final = ("none", *DETAIL_RULES)
 
 # --- the kernel ---------------------------------------------------------------------------
+
+# Performance notes (see benchmarks/decode.py). The record pass keeps its state in local
+# variables and calls only small helpers that LLVM inlines: profiling showed that calls
+# passing arrays to bigger helpers spent most of the time in atomic reference counting.
+# Columns of simple fields are filled a block at a time (_BLOCK records) while the records
+# are still in cache: one column at a time over a whole large file reads it from memory
+# once per column.
 
 # fault kinds found by the kernel, and their reject codes (FK_FIELD: the field's own code)
 (FK_FRAMING, FK_CHARSET, FK_FILE_STRUCT, FK_UNKNOWN, FK_ORDER, FK_NUMBERING, FK_IDENT, FK_COUNT,
@@ -356,14 +416,9 @@ _FK_CODES: Final = ("8001-001", "8002-001", "8003-001", "8003-002", "8011-001", 
 # fault columns
 FC_KIND, FC_LOT, FC_REC, FC_FIELD, FC_POS, FC_A, FC_B, FC_TYPE = range(8)
 LOT_VALS: Final = 9  # first column of the type 1 field values in the per-lot array
+_BLOCK: Final = 2048  # records (256 KB) between column fills: they are still in the L2 cache
 # grammar states inside a lot (b2-profile.md §2)
 G_HDR, G_INV, G_2S, G_L3, G_L4, G_END5, G_END9 = range(7)
-# kernel state slots
-(S_NF, S_NINV, S_NLINE, S_CI, S_REC2, S_NREC, S_NLINES, S_3B, S_3A, S_3BI, S_3C, S_4B, S_4A, S_4BI,
- S_4C, S_SUMOK, S_CL, S_LT, S_LQTY, S_LUNIT, S_LBILLED, S_LCARE, S_LRULE, S_LRATE, S_LREC, S_SUM3H,
- S_SUM3F, S_LBAD, S_LNABM, S_LNUM, S_LOT, S_SEQ, S_G, S_CONF, S_5B, S_5A, S_5OK, S_LF) = range(38)
-S_ND: Final = 38  # 5 detail counters
-N_STATE: Final = S_ND + 5
 
 
 @njit(**NJIT_OPTIONS)
@@ -396,72 +451,24 @@ def _field_at(spec, t, j):  # type: ignore[no-untyped-def]
     return -1
 
 
-@njit(**NJIT_OPTIONS)
-def _fault(F, S, masks, kind, lot, rec, k, pos, a, b):  # type: ignore[no-untyped-def]
-    """Record a fault once per (lot, kind); field faults (FK_FIELD) every time."""
+# An explicit signature: the kernel passes many literal constants, and numba would otherwise
+# compile one specialisation per combination of literal arguments (22 of them).
+@njit("int64(int64[:, ::1], int64, int64[::1], int64, int64, int64, int64, int64, int64, int64)", **NJIT_OPTIONS)
+def _fault(F, nf, masks, kind, lot, rec, k, pos, a, b):  # type: ignore[no-untyped-def]
+    """Record a fault once per (lot, kind), field faults (FK_FIELD) every time; new count."""
     bit = 1 << kind
     m = masks[lot + 1]
-    if kind != FK_FIELD and m & bit:
-        return
     masks[lot + 1] = m | bit
-    nf = S[S_NF]
-    if nf < F.shape[0]:
-        F[nf, FC_KIND] = kind
-        F[nf, FC_LOT] = lot
-        F[nf, FC_REC] = rec
-        F[nf, FC_FIELD] = k
-        F[nf, FC_POS] = pos
-        F[nf, FC_A] = a
-        F[nf, FC_B] = b
-        S[S_NF] = nf + 1
-
-
-@njit(**NJIT_OPTIONS)
-def _put(i8, i4, i2, i1, g, row, i, v):  # type: ignore[no-untyped-def]
-    if g == 0:
-        i8[row, i] = v
-    elif g == 1:
-        i4[row, i] = v
-    elif g == 2:
-        i2[row, i] = v
-    else:
-        i1[row, i] = v
-
-
-@njit(**NJIT_OPTIONS)
-def _decode_fields(buf, o, t, spec, av, dest, pivot, vals, sts, i8, i4, i2, i1, txt, tcum, cap, i):  # type: ignore[no-untyped-def]
-    """Read every checked or stored field of record t at o; store into row i. First bad field or -1."""
-    first_bad = -1
-    for k in range(spec.shape[1]):
-        n = spec[t, k, A_LEN]
-        if n == 0:
-            break
-        sts[k] = -1
-        kind = spec[t, k, A_KIND]
-        if kind == K_FILLER:
-            continue
-        stored = dest[t, k, 0] != 0
-        chk = spec[t, k, A_FLAGS] & FL_CHECK
-        if not stored and not chk:
-            continue
-        if stored and dest[t, k, 1] == 4:
-            c = dest[t, k, 2]
-            base = cap * tcum[c] + i * n
-            q = o + spec[t, k, A_START]
-            for j in range(n):
-                txt[base + j] = buf[q + j]
-            if not chk:
-                continue
-        v, st = read_field(buf, o, spec[t, k], av, pivot)
-        vals[k] = v
-        sts[k] = st
-        if chk and st >= ST_DIGITS and first_bad < 0:
-            first_bad = k
-        if stored and dest[t, k, 1] != 4:
-            if ST_DIGITS <= st <= ST_NO_DATE:
-                v = dest[t, k, 3]
-            _put(i8, i4, i2, i1, dest[t, k, 1], dest[t, k, 2], i, v)
-    return first_bad
+    if (kind != FK_FIELD and m & bit) or nf >= F.shape[0]:
+        return nf
+    F[nf, FC_KIND] = kind
+    F[nf, FC_LOT] = lot
+    F[nf, FC_REC] = rec
+    F[nf, FC_FIELD] = k
+    F[nf, FC_POS] = pos
+    F[nf, FC_A] = a
+    F[nf, FC_B] = b
+    return nf + 1
 
 
 @njit(**NJIT_OPTIONS)
@@ -490,38 +497,18 @@ def _next_state(g, t):  # type: ignore[no-untyped-def]
 
 
 @njit(**NJIT_OPTIONS)
-def _same_bytes(buf, p, q, n):  # type: ignore[no-untyped-def]
-    for j in range(n):
-        if buf[p + j] != buf[q + j]:
-            return False
-    return True
-
-
-@njit(**NJIT_OPTIONS)
-def _ident_diff(buf, o, t, o2, spec, trole):  # type: ignore[no-untyped-def]
-    """First repeated identification field of record t at o that differs from the type 2 at o2."""
-    for role in range(R_NIR, R_INVNO + 1):
-        k = trole[t, role]
-        k2 = trole[T_2, role]
-        if not _same_bytes(buf, o + spec[t, k, A_START], o2 + spec[T_2, k2, A_START], spec[t, k, A_LEN]):
-            return k
-    return -1
-
-
-@njit(**NJIT_OPTIONS)
 def _code_format(buf, q, n, letters, digits):  # type: ignore[no-untyped-def]
     """`letters` capitals, then `digits` digits, then spaces up to n bytes."""
+    ok = True
     for j in range(n):
         b = buf[q + j]
         if j < letters:
-            if b < 65 or b > 90:
-                return False
+            ok &= 65 <= b <= 90
         elif j < letters + digits:
-            if b < 48 or b > 57:
-                return False
-        elif b != 32:
-            return False
-    return True
+            ok &= 48 <= b <= 57
+        else:
+            ok &= b == 32
+    return ok
 
 
 @njit(**NJIT_OPTIONS)
@@ -537,91 +524,266 @@ def _lookup(keys, key):  # type: ignore[no-untyped-def]
 
 
 @njit(**NJIT_OPTIONS)
-def _close_line(S, F, masks, l8, l4, l2, l1, lder, drule):  # type: ignore[no-untyped-def]
-    """End of a 3/4 line: required detail records (C11) and detail totals (C38)."""
-    j = S[S_CL]
-    if j < 0:
-        return
-    lot = S[S_LOT]
-    if S[S_LT] == T_4:
-        rule = S[S_LRULE]
-        total = S[S_ND] + S[S_ND + 1] + S[S_ND + 2] + S[S_ND + 3] + S[S_ND + 4]
-        if rule == 0:
-            ok = total == 0
-        else:
-            cnt = S[S_ND + drule[rule, 0]]
-            ok = cnt >= drule[rule, 1] and (drule[rule, 2] < 0 or cnt <= drule[rule, 2]) and cnt == total
-        if not ok:
-            _fault(F, S, masks, FK_ORDER, lot, S[S_LREC], -1, 0, 3, rule)
-    bad = S[S_LBAD]
-    if S[S_ND] > 0 and S[S_SUM3H] != S[S_LBILLED]:
-        bad = 1
-    if S[S_ND + 1] > 0 and S[S_SUM3F] != S[S_LBILLED]:
-        bad = 1
-    _put(l8, l4, l2, l1, lder[DL_BAD, 0], lder[DL_BAD, 1], j, bad)
-    _put(l8, l4, l2, l1, lder[DL_NABM, 0], lder[DL_NABM, 1], j, S[S_LNABM])
-    S[S_CL] = -1
+def _first_bad_simple(buf, o, t, spec):  # type: ignore[no-untyped-def]
+    """First checked simple numeric field that is not all digits (records scan_record flagged)."""
+    for k in range(spec.shape[1]):
+        if spec[t, k, A_LEN] == 0:
+            break
+        f = spec[t, k, A_FLAGS]
+        if f & FL_CHECK and f & FL_SIMPLE and spec[t, k, A_KIND] != K_A \
+                and read_digits(buf, o + spec[t, k, A_START], spec[t, k, A_LEN]) < 0:
+            return k
+    return -1
 
 
 @njit(**NJIT_OPTIONS)
-def _check_detail(buf, o, t, spec, trole, vals, sts, S):  # type: ignore[no-untyped-def]
-    """C38 checks of one detail record against its parent line (state in S)."""
+def _flush(buf, roff, rtype, cols, sc, scmap, ldef, m8, m4, m2, m1, txt, tcum, cap, i0, i1):  # type: ignore[no-untyped-def]
+    """Fill rows i0..i1 of one table: simple fields from the records, one column at a time,
+    then the values the record pass left in the scratch `sc`, then per-type defaults.
+
+    roff[i, source] = offset of the record of row i that holds a column (-1: none); a column
+    with a record type (lines) fills only the rows of that type.
+    """
+    for c in range(cols.shape[0]):
+        src = cols[c, 0]
+        start = cols[c, 1]
+        n = cols[c, 2]
+        g = cols[c, 3]
+        row = cols[c, 4]
+        bad = cols[c, 5]
+        ty = cols[c, 6]
+        if g == 4:
+            base = cap * tcum[row]
+            for i in range(i0, i1):
+                o = roff[i, src]
+                if o >= 0 and (ty < 0 or rtype[i] == ty):
+                    for j in range(n):
+                        txt[base + i * n + j] = buf[o + start + j]
+            continue
+        # one loop per dtype group, so that the loop body has no branch on it
+        if g == 0:
+            for i in range(i0, i1):
+                o = roff[i, src]
+                if o >= 0 and (ty < 0 or rtype[i] == ty):
+                    v = read_digits(buf, o + start, n)
+                    m8[row, i] = v if v >= 0 else bad
+        elif g == 1:
+            for i in range(i0, i1):
+                o = roff[i, src]
+                if o >= 0 and (ty < 0 or rtype[i] == ty):
+                    v = read_digits(buf, o + start, n)
+                    m4[row, i] = v if v >= 0 else bad
+        elif g == 2:
+            for i in range(i0, i1):
+                o = roff[i, src]
+                if o >= 0 and (ty < 0 or rtype[i] == ty):
+                    v = read_digits(buf, o + start, n)
+                    m2[row, i] = v if v >= 0 else bad
+        else:
+            for i in range(i0, i1):
+                o = roff[i, src]
+                if o >= 0 and (ty < 0 or rtype[i] == ty):
+                    v = read_digits(buf, o + start, n)
+                    m1[row, i] = v if v >= 0 else bad
+    for c in range(scmap.shape[0]):
+        g = scmap[c, 0]
+        row = scmap[c, 1]
+        for i in range(i0, i1):
+            if g == 0:
+                m8[row, i] = sc[i, c]
+            elif g == 1:
+                m4[row, i] = sc[i, c]
+            elif g == 2:
+                m2[row, i] = sc[i, c]
+            else:
+                m1[row, i] = sc[i, c]
+    for e in range(ldef.shape[0]):
+        ty, g, row, v = ldef[e, 0], ldef[e, 1], ldef[e, 2], ldef[e, 3]
+        for i in range(i0, i1):
+            if rtype[i] == ty:
+                if g == 0:
+                    m8[row, i] = v
+                elif g == 1:
+                    m4[row, i] = v
+                elif g == 2:
+                    m2[row, i] = v
+                else:
+                    m1[row, i] = v
+
+
+@njit(**NJIT_OPTIONS)
+def _file_record(buf, o, t, r, n, fb, lens, spec, av, pivot, line_mode, hdr, F, nf, masks):  # type: ignore[no-untyped-def]
+    """A 000 or 999 record: its fields into hdr, and its file-level faults. (nf, LF inside)."""
+    lf = 0
+    if fb:
+        nf = _fault(F, nf, masks, FK_FRAMING, -1, r, -1, 0, lens[r], fb)
+    else:
+        h = 0 if t == T_000 else 2
+        for k in range(spec.shape[1]):
+            if spec[t, k, A_LEN] == 0:
+                break
+            if spec[t, k, A_KIND] != K_FILLER:
+                hdr[h, k], hdr[h + 1, k] = read_field(buf, o, spec, t, k, av, pivot)
+        j = _first_bad_byte(buf, o)
+        if j >= 0:
+            nf = _fault(F, nf, masks, FK_CHARSET, -1, r, _field_at(spec, t, j), j + 1, buf[o + j], 0)
+            lf = 1 if line_mode and buf[o + j] == 10 else 0
+    if t == T_000 and r != 0:
+        nf = _fault(F, nf, masks, FK_FILE_STRUCT, -1, r, -1, 0, 1, 0)
+    if t == T_999 and r != n - 1:
+        nf = _fault(F, nf, masks, FK_FILE_STRUCT, -1, r, -1, 0, 2, 0)
+    return nf, lf
+
+
+@njit(**NJIT_OPTIONS)
+def _lot_header(buf, o, r, lot, spec, av, pivot, lots, F, nf, masks):  # type: ignore[no-untyped-def]
+    """A lot header's field values into lots[lot, LOT_VALS:], and its field faults (C08, C13)."""
+    t = np.int64(T_1)
+    for k in range(spec.shape[1]):
+        if spec[t, k, A_LEN] == 0:
+            break
+        kind = spec[t, k, A_KIND]
+        if kind == K_FILLER or (kind == K_A and not spec[t, k, A_FLAGS] & FL_CHECK):
+            continue
+        v, st = read_field(buf, o, spec, t, k, av, pivot)
+        if kind != K_A:
+            lots[lot, LOT_VALS + k] = v if not (ST_DIGITS <= st <= ST_NO_DATE) else (NO_DATE if kind == K_D else -1)
+        if st >= ST_DIGITS and spec[t, k, A_FLAGS] & FL_CHECK:
+            nf = _fault(F, nf, masks, FK_FIELD, lot, r, k, 0, st, 0)
+    return nf
+
+
+@njit(**NJIT_OPTIONS)
+def _lot_end(buf, o, r, lot, seq, ok5, offs, spec, av, trole, pivot, lots, F, nf, masks):  # type: ignore[no-untyped-def]
+    """A lot end against its lot (C10, C11 PS repeat); its totals are already in lots[lot, 7:9]."""
+    t = np.int64(T_9)
+    for k in range(spec.shape[1]):
+        if spec[t, k, A_LEN] == 0:
+            break
+        if spec[t, k, A_FLAGS] & FL_CHECK:
+            st = read_field(buf, o, spec, t, k, av, pivot)[1]
+            if st >= ST_DIGITS:
+                nf = _fault(F, nf, masks, FK_FIELD, lot, r, k, 0, st, 0)
+    kp = trole[t, R_PS]
+    p = o + spec[t, kp, A_START]
+    q = offs[lots[lot, 2]] + spec[T_1, trole[T_1, R_PS], A_START]
+    same = True
+    for j in range(spec[t, kp, A_LEN]):
+        same &= buf[p + j] == buf[q + j]
+    if read_digits(buf, p, spec[t, kp, A_LEN]) >= 0 and not same:
+        nf = _fault(F, nf, masks, FK_IDENT, lot, r, kp, 0, 0, 0)
+    kn = trole[t, R_INVCOUNT]
+    v = read_digits(buf, o + spec[t, kn, A_START], spec[t, kn, A_LEN])
+    if v >= 0 and v != lots[lot, 3]:
+        nf = _fault(F, nf, masks, FK_COUNT, lot, r, kn, 0, v, lots[lot, 3])
+    kr = trole[t, R_RECCOUNT]
+    v = read_digits(buf, o + spec[t, kr, A_START], spec[t, kr, A_LEN])
+    if v >= 0 and v != seq:
+        nf = _fault(F, nf, masks, FK_COUNT, lot, r, kr, 0, v, seq)
+    vb = lots[lot, 7]
+    va = lots[lot, 8]
+    if ok5:
+        if vb >= 0 and vb != lots[lot, 4]:
+            nf = _fault(F, nf, masks, FK_LOT_TOTALS, lot, r, trole[t, R_BILLED], 0, vb, lots[lot, 4])
+        elif va >= 0 and va != lots[lot, 5]:
+            nf = _fault(F, nf, masks, FK_LOT_TOTALS, lot, r, trole[t, R_TOTAL_AMO], 0, va, lots[lot, 5])
+    return nf
+
+
+@njit(**NJIT_OPTIONS)
+def _close_lot(lots, lot, conf, ended, ok5, trole, F, nf, masks):  # type: ignore[no-untyped-def]
+    """End of a lot: its lot end record present (C11), header count = invoices found (C10)."""
+    if not conf:
+        if not ended:
+            nf = _fault(F, nf, masks, FK_ORDER, lot, lots[lot, 0] + lots[lot, 1] - 1, -1, 0, 1, 0)
+        kx = trole[T_1, R_INVCOUNT]
+        declared = lots[lot, LOT_VALS + kx]
+        if declared >= 0 and declared != lots[lot, 3]:
+            nf = _fault(F, nf, masks, FK_COUNT, lot, lots[lot, 2], kx, 0, declared, lots[lot, 3])
+    if not ok5:
+        lots[lot, 4] = -1
+        lots[lot, 5] = -1
+    return nf
+
+
+@njit(**NJIT_INLINE)
+def _invoice_totals(buf, o, spec, trole, s3b, s3a, s3bi, s3c, s4b, s4a, s4bi, s4c, nlines, nrec):  # type: ignore[no-untyped-def]
+    """C12: the first type 5 total or count that is not the sum over the lines: (field, declared, sum)."""
+    expect = (s3b, s3a, s4bi, s4a, (s3bi + s4bi) - (s3a + s4a), s3c, s4c, s4b, nlines, nrec, s3bi)
+    for q in range(11):
+        k = trole[T_5, R_T5 + q]
+        v = read_digits(buf, o + spec[T_5, k, A_START], spec[T_5, k, A_LEN])
+        if v != expect[q]:
+            return k, v, expect[q]
+    return -1, 0, 0
+
+
+@njit(**NJIT_INLINE)
+def _check_detail(buf, o, t, spec, trole, pivot, lqty, lunit, lbilled, lcare, lrate):  # type: ignore[no-untyped-def]
+    """C38 of one detail record against its parent line: (bad, its total billed, has NABM blocks)."""
     bad = False
-    if t == T_3H:
-        bad = vals[trole[t, R_QTY]] < 1
-        S[S_SUM3H] += vals[trole[t, R_BILLED]]
-    elif t == T_3F:
-        k = trole[t, R_CODE]
-        bad = vals[trole[t, R_QTY]] < 1 or not _code_format(buf, o + spec[t, k, A_START], spec[t, k, A_LEN], 0, 7)
-        S[S_SUM3F] += vals[trole[t, R_BILLED]]
+    billed = 0
+    nabm = 0
+    if t == T_3H or t == T_3F:
+        billed = max(read_digits(buf, o + spec[t, trole[t, R_BILLED], A_START], spec[t, trole[t, R_BILLED], A_LEN]), 0)
+        bad = read_digits(buf, o + spec[t, trole[t, R_QTY], A_START], spec[t, trole[t, R_QTY], A_LEN]) < 1
+        if t == T_3F:
+            kc = trole[t, R_CODE]
+            bad = bad or not _code_format(buf, o + spec[t, kc, A_START], spec[t, kc, A_LEN], 0, 7)
     elif t == T_4M:
-        k = trole[t, R_CODE]
-        bad = not _code_format(buf, o + spec[t, k, A_START], spec[t, k, A_LEN], 4, 3)
+        kc = trole[t, R_CODE]
+        bad = not _code_format(buf, o + spec[t, kc, A_START], spec[t, kc, A_LEN], 4, 3)
     elif t == T_4B:
         blocks = 0
-        for i in range(5):
-            kd = trole[t, R_BIO + 3 * i]
-            kq = trole[t, R_BIO + 3 * i + 1]
-            kc = trole[t, R_BIO + 3 * i + 2]
-            nblank = (sts[kd] == ST_BLANK) + (sts[kq] == ST_BLANK) + (sts[kc] == ST_BLANK)
+        for b in range(5):
+            nblank = 0
+            for part in range(3):
+                k = trole[t, R_BIO + 3 * b + part]
+                p = o + spec[t, k, A_START]
+                blank = True
+                for j in range(spec[t, k, A_LEN]):
+                    blank &= buf[p + j] == 32
+                nblank += blank
             if nblank == 3:
                 continue
             blocks += 1
-            if nblank > 0 or vals[kd] != S[S_LCARE] or vals[kq] < 1:
+            kd = trole[t, R_BIO + 3 * b]
+            kq = trole[t, R_BIO + 3 * b + 1]
+            vd = read_date(buf, o + spec[t, kd, A_START], 0, pivot)[0]
+            vq = read_digits(buf, o + spec[t, kq, A_START], spec[t, kq, A_LEN])
+            if nblank > 0 or vd != lcare or vq < 1:
                 bad = True
         if blocks == 0:
             bad = True
         else:
-            S[S_LNABM] = 1
-    elif t == T_4P:
-        kc = trole[t, R_CODE]
-        boxes = vals[trole[t, R_QTY]]
-        price = vals[trole[t, R_UNIT]]
-        total = vals[trole[t, R_BILLED]]
-        bad = (
-            not ean13_ok_at(buf, o + spec[t, kc, A_START])
-            or boxes != S[S_LQTY] or price != S[S_LUNIT]
-            or vals[trole[t, R_CLASS]] != S[S_LRATE]
-            or total != boxes * price or total != S[S_LBILLED]
-            or vals[trole[t, R_CARE]] != S[S_LCARE]
-        )
-    if bad:
-        S[S_LBAD] = 1
+            nabm = 1
+    else:  # T_4P
+        boxes = read_digits(buf, o + spec[t, trole[t, R_QTY], A_START], spec[t, trole[t, R_QTY], A_LEN])
+        price = read_digits(buf, o + spec[t, trole[t, R_UNIT], A_START], spec[t, trole[t, R_UNIT], A_LEN])
+        total = read_digits(buf, o + spec[t, trole[t, R_BILLED], A_START], spec[t, trole[t, R_BILLED], A_LEN])
+        rate = read_digits(buf, o + spec[t, trole[t, R_CLASS], A_START], spec[t, trole[t, R_CLASS], A_LEN])
+        care = read_date(buf, o + spec[t, trole[t, R_CARE], A_START], 0, pivot)[0]
+        bad = (not ean13_ok_at(buf, o + spec[t, trole[t, R_CODE], A_START]) or boxes != lqty or price != lunit
+               or rate != lrate or total != boxes * price or total != lbilled or care != lcare)
+    return bad, billed, nabm
 
 
 @njit(**NJIT_OPTIONS)
-def _kernel(buf, offs, lens, fbad, line_mode, pivot, spec, av, trole, dest, ldef, codes3,  # type: ignore[no-untyped-def]
-            inv_counts, inv_tcum, inv_der, line_counts, line_tcum, line_der,
-            lk_keys, lk_rule, lk_rate, drule):
-    """One pass over the records of a file. `lens`/`fbad` may be empty: every record is whole.
+def _kernel(buf, offs, lens, fbad, line_mode, pivot, spec, dmask, av, trole, hard, nhard, sc_of,  # type: ignore[no-untyped-def]
+            icols, lcols, inv_map, line_map, inv_der, line_der, ldef, codes3, inv_counts, inv_tcum,
+            line_counts, line_tcum, lk_keys, lk_rule, lk_rate, drule):
+    """Decode the records of one file. `lens`/`fbad` may be empty: every record is whole.
 
-    Returns the invoice and line column matrices (the last i8 invoice row holds the C14 field
-    as type * 256 + field, -1 for none), per-lot values, the faults, the 000/999 field values
-    and statuses, and [invoices, lines, LF inside a record, lots, type of the last record].
+    Pass 1 types the records. Pass 2 walks them in order: framing, characters, grammar,
+    numbering, counts and totals (the ARL), C14 and C38, and the fields that need more than
+    "all digits" (dates, ranges); every _BLOCK records it fills the columns of the finished
+    rows. Returns the invoice and line column matrices by dtype group (the last i8 invoice
+    row holds the C14 field as type * 256 + field, -1 for none), per-lot values, the faults,
+    the 000/999 field values and statuses, and [invoices, lines, LF inside a record, lots,
+    type of the last record].
     """
     n = offs.size
     whole = lens.size == 0
-    # pass 1: record types, and the sizes of the outputs
     rt = np.empty(n, np.int64)
     n2 = 0
     n34 = 0
@@ -636,8 +798,6 @@ def _kernel(buf, offs, lens, fbad, line_mode, pivot, spec, av, trole, dest, ldef
         elif t == T_1:
             n1 += 1
     i8 = np.zeros((inv_counts[0] + 1, n2), np.int64)
-    inv_c14 = i8[inv_counts[0]]
-    inv_c14[:] = -1
     i4 = np.zeros((inv_counts[1], n2), np.int32)
     i2 = np.zeros((inv_counts[2], n2), np.int16)
     i1 = np.zeros((inv_counts[3], n2), np.int8)
@@ -647,284 +807,338 @@ def _kernel(buf, offs, lens, fbad, line_mode, pivot, spec, av, trole, dest, ldef
     l2 = np.zeros((line_counts[2], n34), np.int16)
     l1 = np.zeros((line_counts[3], n34), np.int8)
     ltxt = np.full(n34 * line_tcum[-1], 32, np.uint8)
-    ncap = n1 + 1  # lot headers, plus one run of records before the first header
+    isc = np.zeros((n2, inv_map.shape[0]), np.int64)  # record-pass values, row-major
+    lsc = np.zeros((n34, line_map.shape[0]), np.int64)
+    inv_c14 = np.full(n2, -1, np.int64)
+    inv_off = np.full((n2, 3), -1, np.int64)  # offsets of the 2, 2S and 5 records of each invoice
+    line_off = np.full((n34, 1), -1, np.int64)
+    line_type = np.zeros(n34, np.int64)
+    no_type = np.full(n2, -1, np.int64)
+    no_defaults = ldef[:0]
+    ncap = max(n1, 1)
     nf1 = spec.shape[1]
     # per lot: first record, records, header record, invoices found, Σ5 billed, Σ5 amo,
     # 9 record, 9 total_billed, 9 total_amo (-1 unreadable), then the type 1 field values
     lots = np.full((ncap, LOT_VALS + nf1), -1, np.int64)
-    lot_vals = lots[:, LOT_VALS:]
     F = np.zeros((ncap * (16 + 2 * nf1) + 16, 8), np.int64)
     hdr = np.full((4, nf1), -1, np.int64)  # 000 values, 000 statuses, 999 values, 999 statuses
     masks = np.zeros(ncap + 1, np.int64)
-    S = np.zeros(N_STATE, np.int64)
-    S[S_LOT] = -1
-    S[S_CI] = -1
-    S[S_CL] = -1
-    vals = np.zeros(nf1, np.int64)
-    sts = np.zeros(nf1, np.int64)
+    # State in local variables (see the performance notes), typed int64/bool from the start:
+    # a literal initial value would make numba compile the callees once more for it.
+    zero = np.int64(0)
+    yes = np.bool_(True)
+    nf = zero
+    lf_inside = zero
+    # lot state
+    lot = np.int64(-1)
+    seq = zero
+    g = np.int64(G_HDR)
+    conf = yes
+    ok5 = yes
+    # invoice state
+    n_inv = zero
+    n_line = zero
+    ci = np.int64(-1)
+    rec2 = zero
+    nrec = zero
+    nlines = zero
+    s3b = s3a = s3bi = s3c = s4b = s4a = s4bi = s4c = zero
+    sumok = yes
+    # line state
+    cl = np.int64(-1)
+    lt = zero
+    lqty = lunit = lbilled = lcare = lrule = lrate = lrec = zero
+    nd0 = nd1 = nd2 = nd3 = nd4 = zero
+    sum3h = sum3f = zero
+    lbad = zero
+    lnabm = zero
+    done_inv = zero
+    done_line = zero
 
     for r in range(n + 1):
+        if r % _BLOCK == 0 and r > 0:
+            # fill the columns of the finished rows, whose records are still in cache; the open
+            # invoice and line still get values (C14, line count, detail_bad) from later records
+            ready = n_inv - (1 if ci >= 0 else 0)
+            _flush(buf, inv_off, no_type, icols, isc, inv_map, no_defaults, i8, i4, i2, i1, itxt, inv_tcum, n2,
+                   done_inv, ready)
+            done_inv = ready
+            ready = n_line - (1 if cl >= 0 else 0)
+            _flush(buf, line_off, line_type, lcols, lsc, line_map, ldef, l8, l4, l2, l1, ltxt, line_tcum, n34,
+                   done_line, ready)
+            done_line = ready
         t = rt[r] if r < n else T_999
+        is_detail = t == T_3H or t == T_3F or t == T_4M or t == T_4B or t == T_4P
+        if cl >= 0 and not conf and t >= 0 and not is_detail:
+            # end of a 3/4 line: required detail records (C11), detail totals (C38)
+            if lt == T_4:
+                total = nd0 + nd1 + nd2 + nd3 + nd4
+                if lrule == 0:
+                    ok = total == 0
+                else:
+                    slot = drule[lrule, 0]
+                    cnt = nd0 if slot == 0 else nd1 if slot == 1 else nd2 if slot == 2 else nd3 if slot == 3 else nd4
+                    ok = cnt >= drule[lrule, 1] and (drule[lrule, 2] < 0 or cnt <= drule[lrule, 2]) and cnt == total
+                if not ok:
+                    nf = _fault(F, nf, masks, FK_ORDER, lot, lrec, -1, 0, 3, lrule)
+            if (nd0 > 0 and sum3h != lbilled) or (nd1 > 0 and sum3f != lbilled):
+                lbad = 1
+            lsc[cl, line_der[DL_BAD]] = lbad
+            lsc[cl, line_der[DL_NABM]] = lnabm
+            cl = -1
         if r == n or t == T_1:
-            # close the current lot
-            lot = S[S_LOT]
             if lot >= 0:
-                if not S[S_CONF]:
-                    _close_line(S, F, masks, l8, l4, l2, l1, line_der, drule)
-                    if S[S_G] != G_END9:
-                        _fault(F, S, masks, FK_ORDER, lot, lots[lot, 0] + lots[lot, 1] - 1, -1, 0, 1, 0)
-                    kx = trole[T_1, R_INVCOUNT]
-                    if lots[lot, 2] >= 0 and lot_vals[lot, kx] >= 0 and lot_vals[lot, kx] != lots[lot, 3]:
-                        _fault(F, S, masks, FK_COUNT, lot, lots[lot, 2], kx, 0, lot_vals[lot, kx], lots[lot, 3])
-                if not S[S_5OK]:
-                    lots[lot, 4] = -1
-                    lots[lot, 5] = -1
+                nf = _close_lot(lots, lot, conf, g == G_END9, ok5, trole, F, nf, masks)
             if r == n:
                 break
         o = offs[r]
         fb = 0 if whole else fbad[r]
         if t == T_000 or t == T_999:
-            if fb:
-                _fault(F, S, masks, FK_FRAMING, -1, r, -1, 0, lens[r], fb)
-            else:
-                h = 0 if t == T_000 else 2
-                for k in range(nf1):
-                    if spec[t, k, A_LEN] == 0:
-                        break
-                    if spec[t, k, A_KIND] != K_FILLER:
-                        hdr[h, k], hdr[h + 1, k] = read_field(buf, o, spec[t, k], av, pivot)
-                j = _first_bad_byte(buf, o)
-                if j >= 0:
-                    _fault(F, S, masks, FK_CHARSET, -1, r, _field_at(spec, t, j), j + 1, buf[o + j], 0)
-                    if line_mode and buf[o + j] == 10:
-                        S[S_LF] = 1
-            if t == T_000 and r != 0:
-                _fault(F, S, masks, FK_FILE_STRUCT, -1, r, -1, 0, 1, 0)
-            if t == T_999 and r != n - 1:
-                _fault(F, S, masks, FK_FILE_STRUCT, -1, r, -1, 0, 2, 0)
+            nf, lf = _file_record(buf, o, t, r, n, fb, lens, spec, av, pivot, line_mode, hdr, F, nf, masks)
+            lf_inside |= lf
             continue
-        if t == T_1 or S[S_LOT] < 0:
-            lot = S[S_LOT] + 1
-            S[S_LOT] = lot
+        if lot < 0 and t != T_1:  # the file grammar has no record between 000 and the first lot
+            nf = _fault(F, nf, masks, FK_FILE_STRUCT, -1, r, -1, 0, 4, 0)
+            continue
+        if t == T_1:
+            lot += 1
             lots[lot, 0] = r
             lots[lot, 1] = 0
             lots[lot, 3] = 0
             lots[lot, 4] = 0
             lots[lot, 5] = 0
-            S[S_SEQ] = 0
-            S[S_G] = G_HDR
-            S[S_CONF] = 0
-            S[S_5OK] = 1
-            S[S_CI] = -1
-            S[S_CL] = -1
-            if t == T_1:
-                lots[lot, 2] = r
-            else:  # records before any lot header: a lot without its header
-                _fault(F, S, masks, FK_ORDER, lot, r, -1, 0, 2, 0)
-                S[S_CONF] = 1
-        lot = S[S_LOT]
-        S[S_SEQ] += 1
-        seq = S[S_SEQ]
+            seq = 0
+            g = G_HDR
+            conf = False
+            ok5 = True
+            ci = -1
+            cl = -1
+            lots[lot, 2] = r
+        seq += 1
         lots[lot, 1] += 1
         if fb:
-            _fault(F, S, masks, FK_FRAMING, lot, r, -1, 0, lens[r], fb)
-            S[S_CONF] = 1
+            nf = _fault(F, nf, masks, FK_FRAMING, lot, r, -1, 0, lens[r], fb)
+            conf = True
             continue
-        j = _first_bad_byte(buf, o)
-        if j >= 0:
-            _fault(F, S, masks, FK_CHARSET, lot, r, _field_at(spec, t, j) if t >= 0 else -1, j + 1, buf[o + j], 0)
-            if line_mode and buf[o + j] == 10:
-                S[S_LF] = 1
+        if t >= 0:
+            bad_char, bad_digit = scan_record(buf, o, dmask, t)
+        else:
+            bad_char, bad_digit = True, True
+        if bad_char:
+            j = _first_bad_byte(buf, o)
+            if j >= 0:
+                nf = _fault(F, nf, masks, FK_CHARSET, lot, r, _field_at(spec, t, j) if t >= 0 else -1, j + 1,
+                            buf[o + j], 0)
+                if line_mode and buf[o + j] == 10:
+                    lf_inside = 1
         if t < 0:
-            _fault(F, S, masks, FK_UNKNOWN, lot, r, -1, 0, 0, 0)
+            nf = _fault(F, nf, masks, FK_UNKNOWN, lot, r, -1, 0, 0, 0)
             continue
         if t == T_2:
             lots[lot, 3] += 1
-        if t == T_5:
-            # what the lot holds (LotInfo), whatever its state
+        elif t == T_5:  # what the lot holds (LotInfo), whatever its state
             vb = read_digits(buf, o + spec[t, trole[t, R_T5 + 2], A_START], spec[t, trole[t, R_T5 + 2], A_LEN])
             vh = read_digits(buf, o + spec[t, trole[t, R_T5 + 10], A_START], spec[t, trole[t, R_T5 + 10], A_LEN])
             va = read_digits(buf, o + spec[t, trole[t, R_T5 + 3], A_START], spec[t, trole[t, R_T5 + 3], A_LEN])
             vah = read_digits(buf, o + spec[t, trole[t, R_T5 + 1], A_START], spec[t, trole[t, R_T5 + 1], A_LEN])
             if vb < 0 or vh < 0 or va < 0 or vah < 0:
-                S[S_5OK] = 0
+                ok5 = False
             else:
                 lots[lot, 4] += vb + vh
                 lots[lot, 5] += va + vah
-        if S[S_CONF]:
+        elif t == T_9:  # what the lot end declares (C07 sums it), whatever the lot's state
+            lots[lot, 6] = r
+            kb = trole[t, R_BILLED]
+            ka = trole[t, R_TOTAL_AMO]
+            lots[lot, 7] = read_digits(buf, o + spec[t, kb, A_START], spec[t, kb, A_LEN])
+            lots[lot, 8] = read_digits(buf, o + spec[t, ka, A_START], spec[t, ka, A_LEN])
+        if conf:
             continue
         # numbering (C11): lot number = rank of the lot, record_seq = rank in the lot
         kl = trole[t, R_LOT]
-        if read_digits(buf, o + spec[t, kl, A_START], spec[t, kl, A_LEN]) != lot + 1:
-            _fault(F, S, masks, FK_NUMBERING, lot, r, kl, 0,
-                   read_digits(buf, o + spec[t, kl, A_START], spec[t, kl, A_LEN]), lot + 1)
+        v = read_digits(buf, o + spec[t, kl, A_START], spec[t, kl, A_LEN])
+        if v != lot + 1:
+            nf = _fault(F, nf, masks, FK_NUMBERING, lot, r, kl, 0, v, lot + 1)
         ks = trole[t, R_SEQ]
-        if read_digits(buf, o + spec[t, ks, A_START], spec[t, ks, A_LEN]) != seq:
-            _fault(F, S, masks, FK_NUMBERING, lot, r, ks, 0,
-                   read_digits(buf, o + spec[t, ks, A_START], spec[t, ks, A_LEN]), seq)
+        v = read_digits(buf, o + spec[t, ks, A_START], spec[t, ks, A_LEN])
+        if v != seq:
+            nf = _fault(F, nf, masks, FK_NUMBERING, lot, r, ks, 0, v, seq)
         if t == T_1:
-            for k in range(nf1):
-                if spec[t, k, A_LEN] == 0:
-                    break
-                if spec[t, k, A_KIND] == K_FILLER or spec[t, k, A_KIND] == K_A and not spec[t, k, A_FLAGS] & FL_CHECK:
-                    continue
-                v, st = read_field(buf, o, spec[t, k], av, pivot)
-                if spec[t, k, A_KIND] != K_A:
-                    lot_vals[lot, k] = v if not (ST_DIGITS <= st <= ST_NO_DATE) else (
-                        NO_DATE if spec[t, k, A_KIND] == K_D else -1)
-                if st >= ST_DIGITS and spec[t, k, A_FLAGS] & FL_CHECK:
-                    _fault(F, S, masks, FK_FIELD, lot, r, k, 0, st, 0)
+            nf = _lot_header(buf, o, r, lot, spec, av, pivot, lots, F, nf, masks)
             continue
-        g = _next_state(S[S_G], t)
-        if g < 0:
-            _fault(F, S, masks, FK_ORDER, lot, r, -1, 0, 0, S[S_G])
-            S[S_CONF] = 1
+        gn = _next_state(g, t)
+        if gn < 0:
+            nf = _fault(F, nf, masks, FK_ORDER, lot, r, -1, 0, 0, g)
+            conf = True
+            cl = -1
             continue
-        S[S_G] = g
-        if t != T_2 and t != T_9:
-            S[S_NREC] += 1
-            k = _ident_diff(buf, o, t, S[S_REC2], spec, trole)
-            if k >= 0:
-                _fault(F, S, masks, FK_IDENT, lot, r, k, 0, 0, 0)
+        g = gn
+        if t == T_9:
+            nf = _lot_end(buf, o, r, lot, seq, ok5, offs, spec, av, trole, pivot, lots, F, nf, masks)
+            continue
+        # an invoice record: identification repeat (C11), then its row
         if t == T_2:
-            i = S[S_NINV]
-            S[S_NINV] = i + 1
-            S[S_CI] = i
-            S[S_REC2] = o
-            S[S_NREC] = 1
-            S[S_NLINES] = 0
-            for q in range(S_3B, S_4C + 1):
-                S[q] = 0
-            S[S_SUMOK] = 1
-            bad = _decode_fields(buf, o, t, spec, av, dest, pivot, vals, sts, i8, i4, i2, i1, itxt, inv_tcum, n2, i)
-            _put(i8, i4, i2, i1, inv_der[D_LOT, 0], inv_der[D_LOT, 1], i, lot)
-            _put(i8, i4, i2, i1, inv_der[D_ORD, 0], inv_der[D_ORD, 1], i, r + 1)
-            _put(i8, i4, i2, i1, inv_der[D_LSTART, 0], inv_der[D_LSTART, 1], i, S[S_NLINE])
-            _put(i8, i4, i2, i1, inv_der[D_C14, 0], inv_der[D_C14, 1], i, -1)
-            _put(i8, i4, i2, i1, inv_der[D_NIR_ID, 0], inv_der[D_NIR_ID, 1], i,
-                 nir_id_at(buf, o + spec[t, trole[t, R_NIR], A_START]))
-            if bad >= 0:
-                inv_c14[i] = t * 256 + bad
-                _put(i8, i4, i2, i1, inv_der[D_C14, 0], inv_der[D_C14, 1], i, 0)
-            continue
-        i = S[S_CI]
-        if t == T_2S:
-            bad = _decode_fields(buf, o, t, spec, av, dest, pivot, vals, sts, i8, i4, i2, i1, itxt, inv_tcum, n2, i)
-            p = o + spec[t, trole[t, R_NII], A_START]
-            nii = -1 if all_spaces(buf, p, spec[t, trole[t, R_NII], A_LEN]) else nir_id_at(buf, p)
-            _put(i8, i4, i2, i1, inv_der[D_NII_ID, 0], inv_der[D_NII_ID, 1], i, nii)
+            ci = n_inv
+            n_inv += 1
+            rec2 = o
+            nrec = 1
+            nlines = 0
+            s3b = s3a = s3bi = s3c = s4b = s4a = s4bi = s4c = 0
+            sumok = True
+            inv_off[ci, 0] = o
+            isc[ci, inv_der[D_LOT]] = lot
+            isc[ci, inv_der[D_ORD]] = r + 1
+            isc[ci, inv_der[D_LSTART]] = n_line
+            isc[ci, inv_der[D_C14]] = -1
+            isc[ci, inv_der[D_NIR_ID]] = nir_id_at(buf, o + spec[t, trole[t, R_NIR], A_START])
+        else:
+            nrec += 1
+            diff = 0
+            for role in range(R_NIR, R_INVNO + 1):  # branch-free: they are nearly always equal
+                k = trole[t, role]
+                p = o + spec[t, k, A_START]
+                q = rec2 + spec[T_2, trole[T_2, role], A_START]
+                for j in range(spec[t, k, A_LEN]):
+                    diff |= buf[p + j] ^ buf[q + j]
+            if diff != 0:
+                for role in range(R_NIR, R_INVNO + 1):
+                    k = trole[t, role]
+                    p = o + spec[t, k, A_START]
+                    q = rec2 + spec[T_2, trole[T_2, role], A_START]
+                    same = True
+                    for j in range(spec[t, k, A_LEN]):
+                        same &= buf[p + j] == buf[q + j]
+                    if not same:
+                        nf = _fault(F, nf, masks, FK_IDENT, lot, r, k, 0, 0, 0)
+                        break
+        if t == T_3 or t == T_4:
+            cl = n_line
+            n_line += 1
+            nlines += 1
+            lt = t
+            lrec = r
+            nd0 = nd1 = nd2 = nd3 = nd4 = 0
+            sum3h = sum3f = 0
+            lbad = 0
+            lnabm = 0
+            line_off[cl, 0] = o
+            line_type[cl] = t
+            lsc[cl, line_der[DL_INV]] = ci
+            lsc[cl, line_der[DL_ORD]] = r + 1
+            lsc[cl, line_der[DL_RTYPE]] = 3 if t == T_3 else 4
+        elif t == T_2S:
+            inv_off[ci, 1] = o
+            kn = trole[t, R_NII]
+            p = o + spec[t, kn, A_START]
+            blank = True
+            for j in range(spec[t, kn, A_LEN]):
+                blank &= buf[p + j] == 32
+            nii = -1 if blank else nir_id_at(buf, p)
+            isc[ci, inv_der[D_NII_ID]] = nii
             kk = trole[t, R_NII_KEY]
             key = read_digits(buf, o + spec[t, kk, A_START], spec[t, kk, A_LEN])
-            _put(i8, i4, i2, i1, inv_der[D_NII_KEY, 0], inv_der[D_NII_KEY, 1], i, key if nii >= 0 else -1)
-            if bad >= 0 and inv_c14[i] < 0:
-                inv_c14[i] = t * 256 + bad
-                _put(i8, i4, i2, i1, inv_der[D_C14, 0], inv_der[D_C14, 1], i, 0)
-        elif t == T_3 or t == T_4:
-            _close_line(S, F, masks, l8, l4, l2, l1, line_der, drule)
-            jl = S[S_NLINE]
-            S[S_NLINE] = jl + 1
-            S[S_NLINES] += 1
-            S[S_CL] = jl
-            S[S_LT] = t
-            S[S_LREC] = r
-            S[S_LNUM] = S[S_NLINES]
-            for q in range(5):
-                S[S_ND + q] = 0
-            S[S_SUM3H] = 0
-            S[S_SUM3F] = 0
-            S[S_LBAD] = 0
-            S[S_LNABM] = 0
-            for e in range(ldef.shape[0]):
-                if ldef[e, 0] == t:
-                    _put(l8, l4, l2, l1, ldef[e, 1], ldef[e, 2], jl, ldef[e, 3])
-            bad = _decode_fields(buf, o, t, spec, av, dest, pivot, vals, sts, l8, l4, l2, l1, ltxt, line_tcum, n34, jl)
-            _put(l8, l4, l2, l1, line_der[DL_INV, 0], line_der[DL_INV, 1], jl, i)
-            _put(l8, l4, l2, l1, line_der[DL_ORD, 0], line_der[DL_ORD, 1], jl, r + 1)
-            _put(l8, l4, l2, l1, line_der[DL_RTYPE, 0], line_der[DL_RTYPE, 1], jl, 3 if t == T_3 else 4)
-            if bad >= 0 and inv_c14[i] < 0:
-                inv_c14[i] = t * 256 + bad
-                _put(i8, i4, i2, i1, inv_der[D_C14, 0], inv_der[D_C14, 1], i, S[S_NLINES])
-            S[S_LQTY] = vals[trole[t, R_QTY]]
-            S[S_LUNIT] = vals[trole[t, R_UNIT]]
-            S[S_LBILLED] = vals[trole[t, R_BILLED]]
-            S[S_LCARE] = vals[trole[t, R_CARE]]
-            kb = trole[t, R_BASE]
-            ka = trole[t, R_AMO]
-            kc = trole[t, R_AMC]
-            kbi = trole[t, R_BILLED]
-            if min(sts[kb], sts[ka], sts[kc], sts[kbi]) < 0 or max(sts[kb], sts[ka], sts[kc], sts[kbi]) >= ST_DIGITS:
-                S[S_SUMOK] = 0
-            off = S_3B if t == T_3 else S_4B
-            S[off] += vals[kb]
-            S[off + 1] += vals[ka]
-            S[off + 2] += vals[kbi]
-            S[off + 3] += vals[kc]
-            kact = trole[t, R_ACT]
-            pa = o + spec[t, kact, A_START]
-            key = (np.int64(buf[pa]) << 24) | (np.int64(buf[pa + 1]) << 16) | (np.int64(buf[pa + 2]) << 8) | np.int64(buf[pa + 3])
-            hit = _lookup(lk_keys, key)
-            S[S_LRULE] = lk_rule[hit] if hit >= 0 and t == T_4 else 0
-            S[S_LRATE] = lk_rate[hit] if hit >= 0 else -1
+            isc[ci, inv_der[D_NII_KEY]] = key if nii >= 0 else -1
         elif t == T_5:
-            _close_line(S, F, masks, l8, l4, l2, l1, line_der, drule)
-            bad = _decode_fields(buf, o, t, spec, av, dest, pivot, vals, sts, i8, i4, i2, i1, itxt, inv_tcum, n2, i)
-            _put(i8, i4, i2, i1, inv_der[D_LCOUNT, 0], inv_der[D_LCOUNT, 1], i, S[S_NLINES])
-            if bad >= 0 and inv_c14[i] < 0:
-                inv_c14[i] = t * 256 + bad
-                _put(i8, i4, i2, i1, inv_der[D_C14, 0], inv_der[D_C14, 1], i, 0)
-            if bad < 0 and S[S_SUMOK]:
-                s3b, s3a, s3bi, s3c = S[S_3B], S[S_3A], S[S_3BI], S[S_3C]
-                s4b, s4a, s4bi, s4c = S[S_4B], S[S_4A], S[S_4BI], S[S_4C]
-                expect = (s3b, s3a, s4bi, s4a, (s3bi + s4bi) - (s3a + s4a), s3c, s4c, s4b,
-                          S[S_NLINES], S[S_NREC], s3bi)
-                for q in range(11):
-                    k = trole[t, R_T5 + q]
-                    if vals[k] != expect[q]:
-                        _fault(F, S, masks, FK_INV_TOTALS, lot, r, k, 0, vals[k], expect[q])
-                        break
-            S[S_CI] = -1
-        elif t == T_9:
-            _decode_fields(buf, o, t, spec, av, dest, pivot, vals, sts, i8, i4, i2, i1, itxt, inv_tcum, n2, 0)
-            lots[lot, 6] = r
-            for k in range(nf1):
-                if spec[t, k, A_LEN] == 0:
-                    break
-                if sts[k] >= ST_DIGITS:
-                    _fault(F, S, masks, FK_FIELD, lot, r, k, 0, sts[k], 0)
-            kp = trole[t, R_PS]
-            kp1 = trole[T_1, R_PS]
-            if sts[kp] < ST_DIGITS and not _same_bytes(buf, o + spec[t, kp, A_START],
-                                                       offs[lots[lot, 2]] + spec[T_1, kp1, A_START], spec[t, kp, A_LEN]):
-                _fault(F, S, masks, FK_IDENT, lot, r, kp, 0, 0, 0)
-            kn = trole[t, R_INVCOUNT]
-            if sts[kn] < ST_DIGITS and vals[kn] != lots[lot, 3]:
-                _fault(F, S, masks, FK_COUNT, lot, r, kn, 0, vals[kn], lots[lot, 3])
-            kr = trole[t, R_RECCOUNT]
-            if sts[kr] < ST_DIGITS and vals[kr] != seq:
-                _fault(F, S, masks, FK_COUNT, lot, r, kr, 0, vals[kr], seq)
-            kb = trole[t, R_BILLED]
-            ka = trole[t, R_TOTAL_AMO]
-            if S[S_5OK]:
-                if sts[kb] < ST_DIGITS and vals[kb] != lots[lot, 4]:
-                    _fault(F, S, masks, FK_LOT_TOTALS, lot, r, kb, 0, vals[kb], lots[lot, 4])
-                elif sts[ka] < ST_DIGITS and vals[ka] != lots[lot, 5]:
-                    _fault(F, S, masks, FK_LOT_TOTALS, lot, r, ka, 0, vals[ka], lots[lot, 5])
-            lots[lot, 7] = vals[kb] if sts[kb] < ST_DIGITS else -1
-            lots[lot, 8] = vals[ka] if sts[ka] < ST_DIGITS else -1
-        else:  # detail record of the current line
-            bad = _decode_fields(buf, o, t, spec, av, dest, pivot, vals, sts, l8, l4, l2, l1, ltxt, line_tcum, n34, 0)
-            S[S_ND + (t - T_3H if t < T_4 else t - T_4M + 2)] += 1
-            if bad >= 0 and inv_c14[i] < 0:
-                inv_c14[i] = t * 256 + bad
-                _put(i8, i4, i2, i1, inv_der[D_C14, 0], inv_der[D_C14, 1], i, S[S_LNUM])
-            _check_detail(buf, o, t, spec, trole, vals, sts, S)
+            inv_off[ci, 2] = o
+            isc[ci, inv_der[D_LCOUNT]] = nlines
+        # C14: first unreadable field (the hard fields always; the simple ones when the scan saw
+        # a non-digit), and the hard fields' values
+        bad = -1 if not bad_digit else _first_bad_simple(buf, o, t, spec)
+        is_line = t == T_3 or t == T_4
+        for h in range(nhard[t]):
+            k = hard[t, h]
+            p = o + spec[t, k, A_START]
+            ln = spec[t, k, A_LEN]
+            kind = spec[t, k, A_KIND]
+            flags = spec[t, k, A_FLAGS]
+            blank = False
+            if flags & FL_BLANK_OK:
+                blank = True
+                for j in range(ln):
+                    blank &= buf[p + j] == 32
+            if blank:
+                v, st = (NO_DATE if kind == K_D else 0), ST_BLANK
+            elif kind == K_D:
+                v, st = read_date(buf, p, flags, pivot)
+            elif kind == K_A or flags & FL_LUHN or spec[t, k, A_AV1] > spec[t, k, A_AV0]:
+                v, st = read_field(buf, o, spec, t, k, av, pivot)
+            else:
+                v = read_digits(buf, p, ln)
+                st = ST_DIGITS if v < 0 else ST_RANGE if (v < spec[t, k, A_LO] or v > spec[t, k, A_HI]) else ST_OK
+            if st >= ST_DIGITS and flags & FL_CHECK and (bad < 0 or k < bad):
+                bad = k
+            c = sc_of[t, k, 0]
+            if c >= 0:
+                if ST_DIGITS <= st <= ST_NO_DATE:
+                    v = sc_of[t, k, 1]
+                if is_line:
+                    lsc[cl, c] = v
+                else:
+                    isc[ci, c] = v
+        if bad >= 0 and inv_c14[ci] < 0:
+            inv_c14[ci] = t * 256 + bad
+            isc[ci, inv_der[D_C14]] = nlines if (is_line or is_detail) else 0
+        if is_line:
+            lqty = read_digits(buf, o + spec[t, trole[t, R_QTY], A_START], spec[t, trole[t, R_QTY], A_LEN])
+            lunit = read_digits(buf, o + spec[t, trole[t, R_UNIT], A_START], spec[t, trole[t, R_UNIT], A_LEN])
+            lcare = read_date(buf, o + spec[t, trole[t, R_CARE], A_START], 0, pivot)[0]
+            base = read_digits(buf, o + spec[t, trole[t, R_BASE], A_START], spec[t, trole[t, R_BASE], A_LEN])
+            amo = read_digits(buf, o + spec[t, trole[t, R_AMO], A_START], spec[t, trole[t, R_AMO], A_LEN])
+            lbilled = read_digits(buf, o + spec[t, trole[t, R_BILLED], A_START], spec[t, trole[t, R_BILLED], A_LEN])
+            amc = read_digits(buf, o + spec[t, trole[t, R_AMC], A_START], spec[t, trole[t, R_AMC], A_LEN])
+            if base < 0 or amo < 0 or lbilled < 0 or amc < 0:
+                sumok = False
+            if t == T_3:
+                s3b += base
+                s3a += amo
+                s3bi += lbilled
+                s3c += amc
+            else:
+                s4b += base
+                s4a += amo
+                s4bi += lbilled
+                s4c += amc
+            pa = o + spec[t, trole[t, R_ACT], A_START]
+            key = (np.int64(buf[pa]) << 24) | (np.int64(buf[pa + 1]) << 16) | (np.int64(buf[pa + 2]) << 8) \
+                | np.int64(buf[pa + 3])
+            hit = _lookup(lk_keys, key)
+            lrule = lk_rule[hit] if hit >= 0 and t == T_4 else 0
+            lrate = lk_rate[hit] if hit >= 0 else -1
+        elif is_detail:  # C38: the detail against its parent line
+            if t == T_3H:
+                nd0 += 1
+            elif t == T_3F:
+                nd1 += 1
+            elif t == T_4M:
+                nd2 += 1
+            elif t == T_4B:
+                nd3 += 1
+            else:
+                nd4 += 1
+            dbad, billed, nabm = _check_detail(buf, o, t, spec, trole, pivot, lqty, lunit, lbilled, lcare, lrate)
+            lbad |= dbad
+            lnabm |= nabm
+            if t == T_3H:
+                sum3h += billed
+            elif t == T_3F:
+                sum3f += billed
+        elif t == T_5 and bad < 0 and sumok:  # C12: invoice end totals = sums over the lines
+            k, v, e = _invoice_totals(buf, o, spec, trole, s3b, s3a, s3bi, s3c, s4b, s4a, s4bi, s4c, nlines, nrec)
+            if k >= 0:
+                nf = _fault(F, nf, masks, FK_INV_TOTALS, lot, r, k, 0, v, e)
+        if t == T_5:
+            ci = -1
 
     if n > 0 and rt[n - 1] != T_999:
-        _fault(F, S, masks, FK_FILE_STRUCT, -1, n - 1, -1, 0, 3, 0)
-    nf = S[S_NF]
+        nf = _fault(F, nf, masks, FK_FILE_STRUCT, -1, n - 1, -1, 0, 3, 0)
+    _flush(buf, inv_off, no_type, icols, isc, inv_map, no_defaults, i8, i4, i2, i1, itxt, inv_tcum, n2,
+           done_inv, n_inv)
+    _flush(buf, line_off, line_type, lcols, lsc, line_map, ldef, l8, l4, l2, l1, ltxt, line_tcum, n34,
+           done_line, n_line)
+    i8[inv_counts[0], :] = inv_c14
     for q in range(nf):
         F[q, FC_TYPE] = rt[F[q, FC_REC]]
-    info = np.array([S[S_NINV], S[S_NLINE], S[S_LF], S[S_LOT] + 1, rt[n - 1] if n > 0 else -1], np.int64)
+    info = np.array([n_inv, n_line, lf_inside, lot + 1, rt[n - 1] if n > 0 else -1], np.int64)
     return i8, i4, i2, i1, itxt, l8, l4, l2, l1, ltxt, lots, F[:nf], hdr, info
 
 
@@ -1021,13 +1235,13 @@ def _fault_text(kind: int, name: str, a: int, b: int, rtype: str) -> str:
         return f"byte 0x{a:02X} in {name or 'the record'}"
     if kind == FK_FILE_STRUCT:
         return {1: "a second file header (000)", 2: "file end (999) before the last record",
-                3: "the last record is not a file end (999)"}[a]
+                3: "the last record is not a file end (999)", 4: "record before the first lot header (1)"}[a]
     if kind == FK_UNKNOWN:
         return f"record type '{rtype}' is not in profile v1"
     if kind == FK_ORDER:
         if a == 0:
             return f"record type '{rtype}' not allowed after the {_G_NAMES[b]}"
-        return {1: "lot ends without its lot end record (9)", 2: "records before any lot header (1)"}.get(a) or _rule_text(b)
+        return "lot ends without its lot end record (9)" if a == 1 else _rule_text(b)
     if kind == FK_NUMBERING:
         return f"{name} {'unreadable' if a < 0 else a}, expected {b}"
     if kind == FK_IDENT:
@@ -1053,7 +1267,7 @@ def _pivot(data: bytes) -> int:
 
 
 _CREATION_YY: Final = slice(LAYOUTS["000"]["creation_date"].start - 1, LAYOUTS["000"]["creation_date"].start + 1)
-# (field, index, kind) of the header fields FileInfo carries, and the same for the file end
+# (field, index) of the header fields FileInfo carries, and of the checked file end fields
 _HEADER_PLAN: Final = tuple((LAYOUTS["000"][n], LAYOUTS["000"].index[n]) for n in _HEADER_NAMES)
 _END_PLAN: Final = tuple((f, k) for k, f in enumerate(LAYOUTS["999"].fields) if f.kind != "F" and f.check)
 
@@ -1118,9 +1332,9 @@ def _check_end(data: bytes, o: int, hdr: np.ndarray, n_records: int, lots: np.nd
 
 
 def _run(buf: np.ndarray, offs: np.ndarray, lens: np.ndarray, fbad: np.ndarray, line_mode: bool, pivot: int) -> tuple:
-    return _kernel(buf, offs, lens, fbad, line_mode, pivot, _CL.spec, _CL.av, _TROLE, _DEST, _LDEF, _CODES3,
-                   _INV.counts, _INV.tcum, _INV.derived, _LINE.counts, _LINE.tcum, _LINE.derived,
-                   _LK_KEYS, _LK_RULE, _LK_RATE, _DRULE)
+    return _kernel(buf, offs, lens, fbad, line_mode, pivot, _CL.spec, _CL.dmask, _CL.av, _TROLE, _HARD, _NHARD,
+                   _SC_OF, _ICOLS, _LCOLS, _INV_MAP, _LINE_MAP, _INV_DER, _LINE_DER, _LDEF, _CODES3, _INV.counts,
+                   _INV.tcum, _LINE.counts, _LINE.tcum, _LK_KEYS, _LK_RULE, _LK_RATE, _DRULE)
 
 
 def _plan(tab: _Table) -> tuple[tuple[str, int, int, int, int, str], ...]:
@@ -1196,6 +1410,7 @@ def decode(data: bytes, name: str, *, reception_date: int | None = None, product
     if data[:3] != b"000":
         raise NotB2Error(f"file={name} record=1: not a B2 file (the first record is not a '000' file header)")
     buf = np.frombuffer(data, dtype=np.uint8)
+    buf.flags.writeable = False  # bytes and bytearray alike: one compiled kernel
     pivot = _pivot(data)
     framing, offs, lens, fbad = _split(buf, exact=False)
     out = _run(buf, offs, lens, fbad, framing != "fixed", pivot)
@@ -1223,6 +1438,9 @@ def decode(data: bytes, name: str, *, reception_date: int | None = None, product
         _fault_reasons(data, offs, lens, faults, lots_a, file_reasons, lot_reasons)
     if last_type == T_999 and (whole or not fbad[n - 1]) and header_ok:
         file_reasons += _check_end(data, int(offs[n - 1]), hdr, n, lots_a)
+    if n_lots == 0 and not file_reasons:  # file := 000 lot{1..999} 999
+        file_reasons.append(_make_reason("8003-001", 0, 0, n, _rtype(data, int(offs[-1]), RECORD_WIDTH), 0, 0, "",
+                                         "the file holds no lot"))
 
     status = "N" if file_reasons else ("L" if any(lot_reasons) else "P")
     lots = _lot_infos(data, offs, lots_a, lot_reasons, file_level=status == "N")
@@ -1259,11 +1477,8 @@ def _lot_infos(data: bytes, offs: np.ndarray, lots_a: np.ndarray, lot_reasons: l
     for lot, row in enumerate(lots_a.tolist()):
         first, count, hdr, n_inv, billed, amo = row[:6]
         num, ps, spe, conv, zone, created, expected, rpps = (row[c] for c in _LOT_COLS)
-        if hdr >= 0:
-            o = int(offs[hdr])
-            fam, finess = (data[o + f.start - 1:o + f.end].decode("ascii", "replace").rstrip(" ") for f in _LOT_TEXT)
-        else:
-            fam = finess = ""
+        o = int(offs[hdr])
+        fam, finess = (data[o + f.start - 1:o + f.end].decode("ascii", "replace").rstrip(" ") for f in _LOT_TEXT)
         out.append(LotInfo(
             lot_number=num, status="R" if file_level or lot_reasons[lot] else "A", ps_number=ps,
             ps_speciality=spe, convention_code=conv, tariff_zone=zone, family=fam,

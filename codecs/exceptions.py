@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from fseflow.exceptions import FseflowError, InputError
 
+__all__ = ["CodecError", "FieldDecodeError", "FieldEncodeError", "NotB2Error", "StructureError"]
+
 
 class CodecError(FseflowError):
     """A file or an object model that a codec cannot read or write."""

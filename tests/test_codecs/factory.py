@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from fseflow.codecs.b2_layouts import PHARMACY_RATE_CLASS
 from fseflow.codecs.model import B2File, Detail, Invoice, Line, Lot
 from fseflow.codecs.nir import luhn_key, nir_key
 
@@ -94,7 +95,7 @@ def bio_detail(care: dt.date = CARE, blocks: tuple[tuple[int, int], ...] = ((1, 
 def pharmacy_line(act: str = "PH4", *, boxes: int = 2, price: int = 450, cip13: int = 3400930000120,
                   **kw: Any) -> Line:
     """A pharmacy `4` line and its coherent 4P."""
-    rate_class = {"PH1": 1, "PH7": 7, "PH4": 4, "PH2": 2}.get(act, 0)
+    rate_class = PHARMACY_RATE_CLASS[act]
     detail = Detail("4P", {"dispensing_date": CARE, "cip13": cip13, "boxes": boxes, "box_unit_price": price,
                            "rate_class": rate_class, "total_billed": boxes * price, "generic_flag": "G"})
     return fee_line(act, quantity=boxes, coefficient=100, unit_price=price, rate=30, executor_speciality=50,
@@ -123,3 +124,91 @@ def example_model() -> B2File:
         complement={"nii": "2521113055118", "nii_key": "65", "parcours_qualifier": ""},
     )
     return file_model([lot_model([inv1, inv2])])
+
+
+def two_lot_model() -> B2File:
+    """Two lots of two invoices each (the second lot from another PS): faults go in lot 2."""
+    lot1 = lot_model([invoice_model(number=1), invoice_model([fee_line("AMI", coefficient=200, unit_price=315, rate=60)],
+                                                             nir="1490383137009", number=2)])
+    lot2 = lot_model([invoice_model([fee_line("G"), pharmacy_line()], number=3),
+                      invoice_model([fee_line("ADC", unit_price=12540, details=[ccam_detail()])], number=4)],
+                     ps_number=ps_number(12345, 75, 1), ps_speciality=1, structure_finess="")
+    return file_model([lot1, lot2])
+
+
+# --- byte-level helpers: records as a list of 128-byte strings -------------------------------
+
+def records(f: B2File) -> list[bytes]:
+    from fseflow.codecs.b2 import encode
+
+    data = encode(f)
+    return [data[i:i + 128] for i in range(0, len(data), 128)]
+
+
+def join(recs: list[bytes], framing: str = "fixed") -> bytes:
+    term = {"fixed": b"", "LF": b"\n", "CRLF": b"\r\n"}[framing]
+    return b"".join(r + term for r in recs)
+
+
+def field_slice(code: str, name: str) -> slice:
+    from fseflow.codecs.b2_layouts import LAYOUTS
+
+    f = LAYOUTS[code][name]
+    return slice(f.start - 1, f.end)
+
+
+def set_field(rec: bytes, code: str, name: str, raw: bytes) -> bytes:
+    """The record with field `name` (of record type `code`) replaced by `raw` (same length)."""
+    sl = field_slice(code, name)
+    assert len(raw) == sl.stop - sl.start, (name, raw)
+    return rec[:sl.start] + raw + rec[sl.stop:]
+
+
+def rtype(rec: bytes) -> str:
+    return rec[:3].decode("ascii", "replace").rstrip(" ")
+
+
+def ordinal(recs: list[bytes], code: str, nth: int = 1, lot: int | None = None) -> int:
+    """1-based file rank of the nth record of type `code` (in lot `lot` if given)."""
+    seen = 0
+    current = 0
+    for i, rec in enumerate(recs, 1):
+        if rtype(rec) == "1":
+            current += 1
+        if rtype(rec) == code and (lot is None or current == lot):
+            seen += 1
+            if seen == nth:
+                return i
+    raise AssertionError(f"no record {code} #{nth}")
+
+
+def resequence(recs: list[bytes]) -> list[bytes]:
+    """Counts a careful sender recomputes after a record is added or removed: record_seq in each
+    lot, the lot end record_seq/record_count, and the file end counts and totals."""
+    out: list[bytes] = []
+    seq = 0
+    lots = 0
+    billed = amo = 0
+    for rec in recs:
+        code = rtype(rec)
+        if code in ("000", "999"):
+            out.append(rec)
+            continue
+        if code == "1":
+            seq = 0
+            lots += 1
+        seq += 1
+        rec = rec[:6] + b"%05d" % seq + rec[11:]
+        if code == "9":
+            rec = set_field(rec, "9", "record_count", b"%05d" % seq)
+            billed += int(rec[field_slice("9", "total_billed")])
+            amo += int(rec[field_slice("9", "total_amo_claimed")])
+        out.append(rec)
+    end = out[-1]
+    if rtype(end) == "999":
+        end = set_field(end, "999", "lot_count", b"%03d" % lots)
+        end = set_field(end, "999", "record_count", b"%07d" % len(out))
+        end = set_field(end, "999", "total_billed", b"%012d" % billed)
+        end = set_field(end, "999", "total_amo_claimed", b"%012d" % amo)
+        out[-1] = end
+    return out
