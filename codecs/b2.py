@@ -1,8 +1,9 @@
 """B2 profile v1 codec: fast columnar `decode` with the structural controls, `parse`/`encode`.
 
 `decode` reads one file in one numba pass over its records: grammar, numbering, counts and
-totals (controls C01-C13, the ARL), field formats (C14) and detail coherence (C38), and fills
-the columns of `columns.py` for the invoices of the accepted lots. Positions come from the
+totals (controls C01-C13, the ARL), field formats (C14) and detail coherence (C38); block by
+block it fills the columns of `columns.py`, of which it returns the invoices of the accepted
+lots. Positions come from the
 layout tables of `b2_layouts.py` compiled into arrays at import; this module knows field
 names and roles only. `parse` and `encode` are the plain-Python object-model twins (model.py)
 used by tests, tools and the generator.

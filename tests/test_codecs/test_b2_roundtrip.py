@@ -145,7 +145,8 @@ def valid_line(draw: st.DrawFn) -> Line:
         return fee_line("ADC", unit_price=price, care=care, details=[ccam_detail(code)])
     if kind == "OPT":
         return device_line(price=price, care=care)
-    parts = draw(st.lists(st.integers(0, 5000), min_size=0, max_size=3))
+    # 3H totals must add up to the line's billed amount (C38); with no 3H the price stands alone
+    parts = draw(st.lists(st.integers(1, 5000), min_size=0, max_size=3))
     return hosp_line(unit_price=sum(parts) or price, care=care, details=[ucd_detail(p) for p in parts])
 
 
