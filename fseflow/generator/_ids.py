@@ -9,15 +9,14 @@ from typing import Final
 
 import numpy as np
 
+# the identifier checks are the codec's (b2-profile.md §4); re-exported under the generator's names
+from fseflow.codecs.nir import ean13_ok as ean13_valid
+from fseflow.codecs.nir import luhn_key, nir_key
+from fseflow.codecs.nir import luhn_ok as luhn_valid
+
 #: NIR characters 6–7 of Corsica and the digits that replace them before the modulo
 CORSICA: Final = {1: ("2A", 19), 2: ("2B", 18)}
 _TEN_POW = [10**k for k in range(20)]
-
-
-def nir_key(nir: str) -> int:
-    """97 − (NIR mod 97), with 2A → 19 and 2B → 18 (b2-profile.md §4)."""
-    digits = nir[:5] + {"2A": "19", "2B": "18"}.get(nir[5:7], nir[5:7]) + nir[7:]
-    return 97 - int(digits) % 97
 
 
 def nir_key_array(nir_numeric: np.ndarray) -> np.ndarray:
@@ -36,35 +35,14 @@ def nir_strings(nir_numeric: np.ndarray, corsica: np.ndarray) -> np.ndarray:
     return chars.view("S13").reshape(-1)
 
 
-def luhn_key(payload: str) -> int:
-    """Luhn check digit of a digit string (the PS billing number key over digits 1–8)."""
-    total = 0
-    for i, ch in enumerate(reversed(payload)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return (10 - total % 10) % 10
-
-
 def with_luhn(payload: str) -> str:
     return payload + str(luhn_key(payload))
-
-
-def luhn_valid(number: str) -> bool:
-    return number.isdigit() and luhn_key(number[:-1]) == int(number[-1])
 
 
 def ean13_key(payload: str) -> int:
     """EAN-13 check digit over 12 digits (weights 1, 3, 1, 3 … from the left)."""
     total = sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(payload))
     return (10 - total % 10) % 10
-
-
-def ean13_valid(code: str) -> bool:
-    return len(code) == 13 and code.isdigit() and ean13_key(code[:12]) == int(code[12])
 
 
 def _mod97_pow(k: int) -> int:
