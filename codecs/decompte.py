@@ -17,7 +17,7 @@ import numpy as np
 from fseflow.days import NO_DATE, iso
 from fseflow.processors.claims import MONEY, M_BUDGET, InvoiceCols, LineCols, Outcome
 from fseflow.processors.reference import BUDGETS
-from fseflow.processors.rules import REASONS, R
+from fseflow.processors.rules import REASONS
 
 CENT_FIELDS = tuple(f for f in MONEY if f.endswith("_cents"))
 LINE_CENT_FIELDS = ("billed_cents",) + CENT_FIELDS
@@ -122,4 +122,4 @@ def code_of(raw: bytes) -> str:
     return raw.decode("ascii", "replace").strip()
 
 
-__all__ = ["from_outcome", "refused", "schema", "CENT_FIELDS", "LINE_CENT_FIELDS", "R"]
+__all__ = ["from_outcome", "refused", "schema", "CENT_FIELDS", "LINE_CENT_FIELDS"]

@@ -15,7 +15,6 @@ from typing import Any, Callable, Iterable, Iterator
 
 from fseflow.codecs import b2, decompte
 from fseflow.codecs.b2 import ArlReason, Decoded
-from fseflow.days import NO_DATE
 from fseflow.exceptions import InputError
 from fseflow.processors import _hashtable as ht
 from fseflow.processors.claims import prepare
@@ -154,4 +153,4 @@ def liquidate_paths(engine: Engine, paths: list[Path], as_of: int | None,
             on_file(p)
 
 
-__all__ = ["Engine", "Summary", "liquidate_paths", "read_file", "NO_DATE"]
+__all__ = ["Engine", "Summary", "liquidate_paths", "read_file"]

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from fseflow.config import NJIT_LEAF, NJIT_OPTIONS
+from fseflow.config import NJIT_LEAF
 
 EMPTY = np.int64(np.iinfo(np.int64).min)
 MAX_LOAD = 0.6

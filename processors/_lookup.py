@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fseflow.config import NJIT_LEAF, NJIT_OPTIONS
+from fseflow.config import NJIT_LEAF
 from fseflow.processors.reference import LK_FROM
 
 

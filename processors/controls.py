@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fseflow.config import NJIT_INLINE, NJIT_LEAF, NJIT_OPTIONS
+from fseflow.config import NJIT_INLINE
 from fseflow.days import NO_DATE
 from fseflow.processors import _hashtable as ht
 from fseflow.processors import rules
@@ -18,7 +18,7 @@ from fseflow.processors._lookup import holds, letter_row, nir_key_ok, param
 from fseflow.processors.directory import PERIODS, PS_BY_PAIR, PS_BY_RPPS, PS_OWN
 from fseflow.processors.reference import (
     ACT_ONCE_DAY, ACT_PREANALYTIC, ACT_KM, ACT_SINGLE_QTY, CHECK_ALD, CHECK_MATERNITY, CHECK_NONE,
-    CHECK_SIG, EXO_CHECK, EXO_EXONERATING, EXO_KNOWN, EXONERATING_NO, LK_BILLED_BY, LK_PRESC, LK_UNIT,
+    CHECK_SIG, EXO_CHECK, EXO_EXONERATING, EXO_KNOWN, EXONERATING_NO, LK_PRESC, LK_UNIT,
     MAX_CODE, NAT_ACCEPTED, NAT_FAMILY, NAT_IS_AT, NAT_IS_MA, NAT_IS_SG, P,
 )
 from fseflow.processors.rules import R
@@ -265,4 +265,4 @@ def line_control(ic, lc, i: int, j: int, row: int, fam: int, b: int, ra, stab) -
 
 
 __all__ = ["invoice_controls", "line_control", "c14_fails", "find_beneficiary", "working_days_after",
-           "line_family", "practitioner", "INVOICE_REJECT_MASK", "R_C30", "LK_BILLED_BY"]
+           "line_family", "practitioner", "INVOICE_REJECT_MASK", "R_C30"]

@@ -19,8 +19,7 @@ from fseflow.processors._civil import forclusion_limit
 from fseflow.processors._lookup import letter_row, param
 from fseflow.processors.calendar import Calendar, load_calendar
 from fseflow.processors.claims import KERNEL_DTYPES, M_BUDGET, InvoiceCols, LineCols, Outcome, new_outcome
-from fseflow.processors.controls import (find_beneficiary, 
-    INVOICE_REJECT_MASK, R_C30, B_C14, c14_fails, invoice_controls, line_control, line_family, practitioner,
+from fseflow.processors.controls import (INVOICE_REJECT_MASK, R_C30, B_C14, c14_fails, invoice_controls, line_control, line_family, practitioner,
 )
 from fseflow.processors.directory import Beneficiaries, Professionals
 from fseflow.processors.liquidation import line_budget, line_signals, liquidate_invoice

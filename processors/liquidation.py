@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fseflow.config import NJIT_INLINE, NJIT_LEAF, NJIT_OPTIONS
+from fseflow.config import NJIT_INLINE
 from fseflow.days import NO_DATE
 from fseflow.processors import _hashtable as ht
 from fseflow.processors import rules
