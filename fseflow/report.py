@@ -64,7 +64,7 @@ def print_summary(s: Any, out: Path | None = None) -> None:
         t.add_row("décomptes", str(out))
     c.print(t)
     if s.rejects:
-        r = Table(title="rejects by code")
+        r = Table(title="rejects by code (line controls count once per line)")
         r.add_column("code")
         r.add_column("count", justify="right")
         r.add_column("label")
