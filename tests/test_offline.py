@@ -71,3 +71,25 @@ def test_as_of_after_forclusion_rejects_the_lines(tmp_path: Path) -> None:
         assert r["status"] == "rejected"
         assert [x["code"] for x in r["rejects"]] == ["8030-001"] and r["rejects"][0]["line"] == 1
         assert r["lines"][0]["reject"] == "8030-001" and r["totals"]["paid_cents"] == 0
+
+
+def test_a_refused_lot_is_reported_in_place_and_the_other_lot_is_liquidated(tmp_path: Path) -> None:
+    from fseflow.codecs import b2
+    from fseflow.tests.test_codecs.factory import example_model, invoice_model, lot_model
+
+    model = example_model()
+    # a second lot whose billing number has a wrong Luhn key: C08 refuses that lot only
+    model.lots.append(lot_model([invoice_model(number=250000103)], ps_number=830004124))
+    model.lots[1], model.lots[0] = model.lots[0], model.lots[1]
+    path = tmp_path / "two-lots.b2"
+    path.write_bytes(b2.encode(model, framing="LF"))
+    code, recs = run(tmp_path, path)
+    assert code == 0
+    for r in recs:
+        jsonschema.validate(r, decompte.schema())
+    refused, *paid = recs
+    assert refused["lot"] == 1 and refused["status"] == "rejected" and "lines" not in refused
+    assert [r["code"] for r in refused["rejects"]] == ["8008-001"]
+    assert refused["rejects"][0]["field"] == "ps_number" and refused["rejects"][0]["record"] == 2
+    assert [(r["lot"], r["invoice"], r["status"]) for r in paid] == [(2, "250000101", "paid"), (2, "250000102", "paid")]
+    assert sum(r["totals"]["paid_cents"] for r in paid) == 2100 + 378
