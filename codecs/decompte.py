@@ -105,7 +105,7 @@ def from_outcome(file: str, raw_inv: dict[str, np.ndarray], raw_lines: dict[str,
             for f in LINE_CENT_FIELDS:
                 totals[f] += line[f]
             lines.append(line)
-        nature = raw_inv["nature_code"][i].decode("ascii", "replace").strip()
+        nature = code_of(raw_inv["nature_code"][i])
         yield {
             "file": file, "lot": int(lots[int(raw_inv["lot_idx"][i])].lot_number),
             "invoice": f"{int(ic.invoice_number[i]):09d}", "ps": f"{int(ic.ps[i]):09d}",

@@ -14,7 +14,7 @@ from fseflow.processors import _hashtable as ht
 from fseflow.processors import rules
 from fseflow.processors import state as st
 from fseflow.processors._civil import add_months
-from fseflow.processors._lookup import holds, letter_row, nir_key_ok, param
+from fseflow.processors._lookup import holds, nir_key_ok, param
 from fseflow.processors.directory import PERIODS, PS_BY_PAIR, PS_BY_RPPS, PS_OWN
 from fseflow.processors.reference import (
     ACT_ONCE_DAY, ACT_PREANALYTIC, ACT_KM, ACT_SINGLE_QTY, CHECK_ALD, CHECK_MATERNITY, CHECK_NONE,
@@ -83,8 +83,10 @@ def _all_in(periods, row: int, k: int, lc, first: int, end: int) -> bool:
 
 
 @njit(**NJIT_INLINE)
-def invoice_controls(ic, lc, i: int, ra, cal, bene, pros, stab) -> tuple[np.int64, np.int64, int]:
-    """C15–C33 on an invoice that passed C14: (reject bits, signal bits, beneficiary row)."""
+def invoice_controls(ic, lc, i: int, ra, cal, bene, pros, stab, rows) -> tuple[np.int64, np.int64, int]:
+    """C15–C33 on an invoice that passed C14: (reject bits, signal bits, beneficiary row).
+
+    `rows` holds each line's letter-key row in force (`letter_row`), computed once by the driver."""
     rej = np.int64(0)
     sig = np.int64(0)
     first, end = ic.line_start[i], ic.line_start[i] + ic.line_count[i]
@@ -188,7 +190,7 @@ def invoice_controls(ic, lc, i: int, ra, cal, bene, pros, stab) -> tuple[np.int6
         sig |= B_C31S
     needs = False
     for j in range(first, end):
-        r = letter_row(ra.lk_rows, ra.lk_span, lc.act[j], ic.zone[i], lc.care_date[j])
+        r = rows[j]
         if r >= 0 and ra.lk_rows[r, LK_PRESC] == 1:
             needs = True
     if needs:

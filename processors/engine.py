@@ -50,7 +50,9 @@ def _run(ic, lc, ra, cal, bene, pros, stab, sused, out_inv, out_line, money, scr
         if c14_fails(ic, lc, i, ra):
             rej, sig = B_C14, np.int64(0)
         else:
-            rej, sig, b = invoice_controls(ic, lc, i, ra, cal, bene, pros, stab)
+            for j in range(first, end):
+                rows[j] = letter_row(ra.lk_rows, ra.lk_span, lc.act[j], ic.zone[i], lc.care_date[j])
+            rej, sig, b = invoice_controls(ic, lc, i, ra, cal, bene, pros, stab, rows)
             years = param(ra.params, ra.param_n, P_FORCLUSION_YEARS, liq)
             for j in range(first, end):
                 if liq >= forclusion_limit(lc.care_date[j], years):
@@ -64,9 +66,9 @@ def _run(ic, lc, ra, cal, bene, pros, stab, sused, out_inv, out_line, money, scr
             continue
         any_paid = False
         for j in range(first, end):
-            row = letter_row(ra.lk_rows, ra.lk_span, lc.act[j], ic.zone[i], lc.care_date[j])
+            row = rows[j]
             fam = line_family(lc, j, ra, ra.lk_rows[row, LK_BILLED_BY]) if row >= 0 else -1
-            rows[j], fams[j] = row, fam
+            fams[j] = fam
             fail = line_reject[j] if line_reject[j] >= 0 else line_control(ic, lc, i, j, row, fam, b, ra, stab)
             if fail >= 0:
                 line_reject[j] = fail
@@ -138,4 +140,4 @@ def run_kernel(ic: InvoiceCols, lc: LineCols, bene: Beneficiaries, pros: Profess
             return out, state
         # the next invoice may add this many keys at most: grow (at least double) and resume
         longest = int(lc.rec_type.shape[0] if n_inv == 0 else ic.line_count[done:].max())
-        state = ht.grow(state, longest * st.MAX_NEW_KEYS_PER_LINE + 1 + MAX_STAY_DAYS + int(state.slots.shape[0] * ht.MAX_LOAD))
+        state = ht.grow(state, longest * st.MAX_NEW_KEYS_PER_LINE + 1 + MAX_STAY_DAYS)
