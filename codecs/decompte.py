@@ -65,11 +65,40 @@ def refused(file: str, lot: int | None, reasons: list[Any]) -> dict[str, Any]:
                          "message": r.message} for r in reasons]}
 
 
+#: per-invoice columns `records` needs beside the kernel's inputs and outcome
+META_COLUMNS = (("file_ix", "i4"), ("lot_number", "i4"), ("nir_opener", "S13"), ("rang", "i2"),
+                ("record_ordinal", "i4"), ("nature_code", "S2"), ("reception_date", "i4"))
+
+
+def invoice_meta(raw_inv: dict[str, np.ndarray], lots: list[Any], reception_date: int,
+                 file_ix: int = 0) -> dict[str, np.ndarray]:
+    """The META_COLUMNS of the invoices of one decoded file."""
+    n = raw_inv["lot_idx"].shape[0]
+    lot_numbers = np.array([l.lot_number for l in lots] or [0], dtype=np.int32)
+    return {"file_ix": np.full(n, file_ix, np.int32), "lot_number": lot_numbers[raw_inv["lot_idx"]],
+            "nir_opener": raw_inv["nir_opener"], "rang": raw_inv["rang"],
+            "record_ordinal": raw_inv["record_ordinal"], "nature_code": raw_inv["nature_code"],
+            "reception_date": np.full(n, reception_date, np.int32)}
+
+
 def from_outcome(file: str, raw_inv: dict[str, np.ndarray], raw_lines: dict[str, np.ndarray], lots: list[Any],
                  ic: InvoiceCols, lc: LineCols, out: Outcome, c14_fields: list[str | None],
                  reception_date: int) -> Iterator[dict[str, Any]]:
     """One décompte record per invoice of a decoded file, in record order."""
+    return records([file], invoice_meta(raw_inv, lots, reception_date), raw_lines["act_code"], ic, lc, out,
+                   c14_fields)
+
+
+def records(files: list[str], meta: dict[str, np.ndarray], act_code: np.ndarray, ic: InvoiceCols, lc: LineCols,
+            out: Outcome, c14_fields: list[str | None] | dict[int, str]) -> Iterator[dict[str, Any]]:
+    """One décompte record per invoice of a batch (of one file or many), in batch order.
+
+    `meta` holds META_COLUMNS per invoice (`file_ix` indexes `files`), `act_code` the raw act
+    code per line, `c14_fields` the decoder's unreadable field per invoice (list or sparse dict).
+    """
     money = out.money
+    file_ix, lot_number, record_ordinal = meta["file_ix"], meta["lot_number"], meta["record_ordinal"]
+    reception = meta["reception_date"]
     for i in range(len(ic.ps)):
         first, end = int(ic.line_start[i]), int(ic.line_start[i] + ic.line_count[i])
         rejected_invoice = bool(out.inv_rejects[i])
@@ -78,8 +107,9 @@ def from_outcome(file: str, raw_inv: dict[str, np.ndarray], raw_lines: dict[str,
             reason = REASONS[bit]
             if reason.name == "C14":
                 line = int(ic.c14_line[i])
+                decoded_field = c14_fields.get(i) if isinstance(c14_fields, dict) else c14_fields[i]
                 rejects.append({"code": reason.code, "line": line or None,
-                                "field": _c14_field(ic, lc, i, c14_fields[i])})
+                                "field": _c14_field(ic, lc, i, decoded_field)})
             else:
                 rejects.append({"code": reason.code, "line": None, "field": reason.field})
         signals = [{"code": REASONS[bit].code, "line": None} for bit in _bits(int(out.inv_signals[i]))]
@@ -91,7 +121,7 @@ def from_outcome(file: str, raw_inv: dict[str, np.ndarray], raw_lines: dict[str,
                 rejects.append({"code": REASONS[r].code, "line": n, "field": REASONS[r].field})
             signals.extend({"code": REASONS[bit].code, "line": n} for bit in _bits(int(out.line_signals[j])))
             line: dict[str, Any] = {
-                "line": n, "type": str(int(lc.rec_type[j])), "act": code_of(raw_lines["act_code"][j]),
+                "line": n, "type": str(int(lc.rec_type[j])), "act": code_of(act_code[j]),
                 "care_date": iso(int(lc.care_date[j])), "qty": int(lc.quantity[j]),
                 "coef_hundredths": int(lc.coefficient[j]),
                 "status": "paid" if out.line_status[j] else "rejected",
@@ -105,15 +135,14 @@ def from_outcome(file: str, raw_inv: dict[str, np.ndarray], raw_lines: dict[str,
             for f in LINE_CENT_FIELDS:
                 totals[f] += line[f]
             lines.append(line)
-        nature = code_of(raw_inv["nature_code"][i])
         yield {
-            "file": file, "lot": int(lots[int(raw_inv["lot_idx"][i])].lot_number),
+            "file": files[int(file_ix[i])], "lot": int(lot_number[i]),
             "invoice": f"{int(ic.invoice_number[i]):09d}", "ps": f"{int(ic.ps[i]):09d}",
-            "nir": raw_inv["nir_opener"][i].decode("ascii", "replace"), "rang": f"{int(raw_inv['rang'][i]):03d}",
+            "nir": meta["nir_opener"][i].decode("ascii", "replace"), "rang": f"{int(meta['rang'][i]):03d}",
             "status": "paid" if out.inv_status[i] else "rejected",
-            "payee": PAYEE.get(int(ic.payee_code[i])), "nature": nature,
-            "reception_date": iso(reception_date), "liquidation_date": iso(int(ic.liq_date[i])),
-            "record": int(raw_inv["record_ordinal"][i]),
+            "payee": PAYEE.get(int(ic.payee_code[i])), "nature": code_of(meta["nature_code"][i]),
+            "reception_date": iso(int(reception[i])), "liquidation_date": iso(int(ic.liq_date[i])),
+            "record": int(record_ordinal[i]),
             "rejects": rejects, "signals": signals, "lines": lines, "totals": totals,
         }
 
@@ -122,4 +151,5 @@ def code_of(raw: bytes) -> str:
     return raw.decode("ascii", "replace").strip()
 
 
-__all__ = ["from_outcome", "refused", "schema", "CENT_FIELDS", "LINE_CENT_FIELDS"]
+__all__ = ["from_outcome", "invoice_meta", "records", "refused", "schema", "CENT_FIELDS", "LINE_CENT_FIELDS",
+           "META_COLUMNS"]

@@ -1,0 +1,236 @@
+"""The faust app: decode, liquidate and sink agents over the topics of stream/topics.py.
+
+Agents take batches of events (`take_events`), and every event is itself a batch (a file, or a
+partition's share of the invoices of many files): per-event Python work is what limits a naive
+agent, so the hot path is numpy arrays and numba kernels over whole batches.
+
+Processing is at-least-once; effects are exactly-once by construction, not by Kafka
+transactions (the embedded broker does not support them):
+
+- decode: invoices are produced and flushed before the file's receipt; a replayed file is sent
+  again and its rows dropped downstream by the upstream-offset watermark (stream/state.py);
+- liquidate: décomptes are flushed, then the state changelog record; the input offset is
+  committed by faust after both. A restarted worker rebuilds the state from the changelog and
+  skips the input the state already reflects; décomptes written twice are idempotent;
+- sink: one PostgreSQL transaction per batch, `ON CONFLICT DO NOTHING` on natural keys, and the
+  offsets are acknowledged only after the commit.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import faust
+import orjson
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+
+from fseflow.stream.settings import Settings
+from fseflow.stream.topics import Topics, ensure_topics
+
+log = logging.getLogger("fseflow.stream")
+
+
+def producer(settings: Settings) -> Producer:
+    """Idempotent, acks=all: a retried send is never written twice."""
+    return Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "acks": "all",
+                     "linger.ms": 2, "compression.type": "none", "message.max.bytes": 64 << 20,
+                     "batch.size": 4 << 20})
+
+
+def flush(p: Producer, timeout: float = 60.0) -> None:
+    left = p.flush(timeout)
+    if left:
+        raise KafkaException(f"{left} records not delivered within {timeout:.0f} s")
+
+
+class Delivery:
+    """Collects delivery errors of a producer: a record that failed must fail the step."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def __call__(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self.errors.append(f"{msg.topic()}[{msg.partition()}]: {err}")
+
+    def check(self) -> None:
+        if self.errors:
+            first, self.errors = self.errors[0], []
+            raise KafkaException(f"delivery failed: {first}")
+
+
+def _key(p: int) -> bytes:
+    return struct.pack(">I", p)
+
+
+def build_app(settings: Settings, datadir: Path | None = None) -> faust.App:
+    """The app with its three agents (topics are created if missing)."""
+    from fseflow.infra import db, store
+    from fseflow.processors.reference import compile_reference
+    from fseflow.stream import decode as dec
+    from fseflow.stream.liquidate import liquidate_step
+    from fseflow.stream.state import PartitionState
+
+    topics = Topics.named(settings.prefix)
+    ensure_topics(settings.kafka_bootstrap, topics, settings.partitions)
+    app = faust.App(
+        settings.prefix + settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        value_serializer="raw", key_serializer="raw",
+        store="memory://", web_enabled=False,
+        topic_partitions=settings.partitions,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        processing_guarantee="at_least_once",
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=4096,
+        consumer_max_fetch_size=64 << 20,
+        producer_max_request_size=64 << 20,
+        datadir=str(datadir or Path(tempfile.gettempdir()) / f"fseflow-faust-{os.getpid()}"),
+    )
+    P = settings.partitions
+    t_lots = app.topic(topics.lots, partitions=P)
+    t_invoices = app.topic(topics.invoices, partitions=P)
+    t_sink = app.topic(topics.decomptes, topics.rejects, topics.files, topics.lots_rejected, partitions=P)
+
+    ctx: dict[str, Any] = {}
+
+    def resources() -> dict[str, Any]:
+        # loaded on first use, inside the worker (not at import): the directory is big
+        if not ctx:
+            t0 = time.perf_counter()
+            ctx["ref"] = compile_reference()
+            ctx["bene"], ctx["pros"] = db.load_directory(settings.database_url)
+            ctx["conn"] = db.connect(settings.database_url)
+            ctx["producer"] = producer(settings)
+            ctx["delivery"] = Delivery()
+            ctx["states"] = {}
+            ctx["seen"] = {}
+            log.info("worker resources loaded in %.1f s", time.perf_counter() - t0)
+        return ctx
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: set, **kwargs: Any) -> None:
+        # a revoked partition may be liquidated elsewhere: its state must be rebuilt on return
+        states = ctx.get("states")
+        if states is not None:
+            for tp in revoked:
+                if tp.topic == topics.invoices:
+                    states.pop(tp.partition, None)
+
+    def restore(p: int) -> PartitionState:
+        state = PartitionState(p)
+        c = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{app.conf.id}-restore",
+                      "enable.auto.commit": False, "fetch.max.bytes": 64 << 20})
+        try:
+            low, high = c.get_watermark_offsets(TopicPartition(topics.state, p), timeout=10)
+            if high > low:
+                c.assign([TopicPartition(topics.state, p, low)])
+                done = low
+                while done < high:
+                    for m in c.consume(1000, timeout=1.0):
+                        if m.error():
+                            raise KafkaException(m.error())
+                        state.apply(m.value())
+                        done = m.offset() + 1
+        finally:
+            c.close()
+        log.info("partition %d: state restored (%d entries, next offset %d)", p, int(state.table.used[0]),
+                 state.next_offset)
+        return state
+
+    @app.agent(t_lots)
+    async def decode_files(stream: Any) -> None:
+        async for events in stream.take_events(settings.decode_batch, within=settings.batch_within):
+            r = resources()
+            items = [(dec.Received.unpack(e.message.value), e.message.partition, e.message.offset) for e in events]
+            seen = _Seen(r["seen"], r["conn"], [i[0].file_id for i in items])
+            out = dec.decode_step(items, r["ref"], P, seen)
+            prod, delivery = r["producer"], r["delivery"]
+            for p, value in out.invoices.items():
+                prod.produce(topics.invoices, value=value, key=_key(p), partition=p, on_delivery=delivery)
+            flush(prod)
+            delivery.check()
+            # receipts and refusals only once the invoices are safely on their topic
+            for rec in out.refused:
+                prod.produce(topics.lots_rejected, value=orjson.dumps([rec]), key=rec["file_id"].encode(),
+                             on_delivery=delivery)
+            for receipt in out.receipts:
+                prod.produce(topics.files, value=orjson.dumps([receipt]), key=receipt["file_id"].encode(),
+                             on_delivery=delivery)
+            flush(prod)
+            delivery.check()
+
+    @app.agent(t_invoices)
+    async def liquidate(stream: Any) -> None:
+        async for events in stream.take_events(settings.liquidate_batch, within=settings.batch_within):
+            r = resources()
+            by_partition: dict[int, list[Any]] = defaultdict(list)
+            for e in events:
+                by_partition[e.message.partition].append(e.message)
+            prod, delivery = r["producer"], r["delivery"]
+            for p, msgs in by_partition.items():
+                state = r["states"].get(p)
+                if state is None:
+                    state = r["states"][p] = restore(p)
+                todo = [m for m in sorted(msgs, key=lambda m: m.offset) if m.offset >= state.next_offset]
+                if not todo:
+                    continue
+                batches = [dec.unpack_invoices(m.value) for m in todo]
+                out = liquidate_step(state, batches, todo[-1].offset + 1, r["bene"], r["pros"], r["ref"])
+                if out.paid:
+                    prod.produce(topics.decomptes, value=orjson.dumps(out.paid), key=_key(p), partition=p,
+                                 on_delivery=delivery)
+                if out.rejected:
+                    prod.produce(topics.rejects, value=orjson.dumps(out.rejected), key=_key(p), partition=p,
+                                 on_delivery=delivery)
+                flush(prod)
+                delivery.check()
+                prod.produce(topics.state, value=out.changelog, key=_key(p), partition=p, on_delivery=delivery)
+            flush(prod)
+            delivery.check()
+
+    @app.agent(t_sink)
+    async def sink(stream: Any) -> None:
+        async for events in stream.take_events(settings.sink_batch, within=settings.batch_within):
+            r = resources()
+            rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for e in events:
+                rows[e.message.topic].extend(orjson.loads(e.message.value))
+            conn = r["conn"]
+            with conn.transaction():
+                if rows[topics.files]:
+                    store.write_files(conn, rows[topics.files])
+                if rows[topics.lots_rejected]:
+                    store.write_refused(conn, rows[topics.lots_rejected])
+                decomptes = rows[topics.decomptes] + rows[topics.rejects]
+                if decomptes:
+                    store.write_decomptes(conn, decomptes)
+
+    return app
+
+
+class _Seen(dict):  # type: ignore[type-arg]
+    """C09 identities: this worker's memory, backed by the `files` table for earlier runs.
+
+    `fse.lots` is keyed by emitter, so one worker sees all of an emitter's files at a time; the
+    memory covers files still in flight, PostgreSQL everything already received."""
+
+    def __init__(self, memory: dict[str, str], conn: Any, file_ids: list[str]) -> None:
+        super().__init__()
+        self.memory = memory
+        from fseflow.infra import store
+        for k, v in store.seen_files(conn, file_ids).items():
+            memory.setdefault(k, v)
+        self.update(memory)
+
+    def __setitem__(self, k: str, v: str) -> None:
+        super().__setitem__(k, v)
+        self.memory[k] = v

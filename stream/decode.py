@@ -1,0 +1,239 @@
+"""The decode step: received files → ARL receipts, refused lots, invoice batches per partition.
+
+Pure functions over the received records (the agent in stream/app.py does the I/O). One step
+decodes a batch of files, checks C09 (the same bytes, or the same emitter and file sequence,
+already accepted), prepares the kernel columns of the accepted lots, and splits the invoices by
+beneficiary partition into one columnar record per partition (codecs/batch.py).
+
+Each invoice row carries its upstream (partition, offset) so the liquidate step can drop rows it
+has already liquidated when a restarted decode step sends them again (stream/state.py).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, MutableMapping
+
+import numpy as np
+
+from fseflow.codecs import b2, batch, decompte
+from fseflow.codecs.b2_layouts import LAYOUTS
+from fseflow.processors.claims import InvoiceCols, LineCols, concat, prepare
+from fseflow.processors.reference import CompiledReference
+from fseflow.stream.partitioning import beneficiary_partition
+
+DUPLICATE_FILE = "8009-001"
+_EMITTER = LAYOUTS["000"]["emitter_ps_number"]
+
+
+@dataclass(frozen=True)
+class Received:
+    """One record of `fse.lots`: a received file and how it came in."""
+
+    file_id: str            # SHA-256 of the bytes: the file's identity
+    name: str
+    received_at: float      # epoch seconds at intake
+    reception_date: int | None  # liquidation day; None = the file's creation date (replays)
+    data: bytes
+
+    def pack(self) -> bytes:
+        meta = {"file_id": self.file_id, "name": self.name, "received_at": self.received_at,
+                "reception_date": self.reception_date}
+        return batch.pack(meta, {"data": np.frombuffer(self.data, dtype=np.uint8)})
+
+    @classmethod
+    def unpack(cls, value: bytes) -> "Received":
+        meta, arrays = batch.unpack(value)
+        return cls(meta["file_id"], meta["name"], float(meta["received_at"]), meta["reception_date"],
+                   arrays["data"].tobytes())
+
+
+def emitter_key(data: bytes) -> bytes:
+    """Key of a file on `fse.lots`: its emitter's PS number as written in the header.
+
+    Every file of one emitter lands in one partition, so both C09 checks are local to it."""
+    return bytes(data[_EMITTER.start - 1:_EMITTER.start - 1 + _EMITTER.length])
+
+
+@dataclass
+class DecodeOutput:
+    receipts: list[dict[str, Any]] = field(default_factory=list)   # rows of `files`
+    refused: list[dict[str, Any]] = field(default_factory=list)    # refused files/lots, with file_id
+    invoices: dict[int, bytes] = field(default_factory=dict)       # partition → packed batch
+    n_invoices: int = 0
+
+
+#: per-invoice columns of an invoices record beside InvoiceCols/META_COLUMNS
+_EXTRA = (("received_at", "f8"), ("src_partition", "i4"), ("src_offset", "i8"))
+
+
+def _c14_map(fields: list[str | None], base: int) -> dict[int, str]:
+    return {base + i: f for i, f in enumerate(fields) if f}
+
+
+def decode_step(items: list[tuple[Received, int, int]], ref: CompiledReference, partitions: int,
+                seen: MutableMapping[str, str], production: bool = True) -> DecodeOutput:
+    """Decode `(record, upstream partition, upstream offset)` items, in order.
+
+    `seen` maps `sha:<id>` and `seq:<emitter>:<sequence>` to `<name>|<partition>:<offset>` of the
+    record that was accepted first (a faust Table in the agent): a later record with the same
+    identity is a duplicate (C09, acknowledged, not liquidated); the same record replayed is not.
+    """
+    out = DecodeOutput()
+    parts: list[tuple[InvoiceCols, LineCols]] = []
+    metas: list[dict[str, np.ndarray]] = []
+    acts: list[np.ndarray] = []
+    files: list[list[str]] = []
+    c14: dict[int, str] = {}
+    n = 0
+    for rec, src_p, src_o in items:
+        d = b2.decode(rec.data, rec.name, reception_date=rec.reception_date, production=production)
+        info = d.file
+        marker = f"{rec.name}|{src_p}:{src_o}"
+        keys = (f"sha:{rec.file_id}", f"seq:{info.emitter_ps_number}:{info.file_sequence}")
+        first = next((seen[k] for k in keys if k in seen and seen[k].split("|")[-1] != marker.split("|")[-1]), None)
+        receipt = {"file_id": rec.file_id, "name": rec.name, "size": len(rec.data),
+                   "emitter": info.emitter_ps_number, "file_sequence": info.file_sequence,
+                   "creation_date": info.creation_date, "received_at": rec.received_at,
+                   "arl_status": d.status, "arl_reasons": [_reason(r) for r in d.reasons],
+                   "n_lots": len(d.lots), "n_lots_refused": 0, "n_invoices": 0,
+                   "decoded_at": time.time(), "duplicate_of": None, "src": f"{src_p}:{src_o}"}
+        out.receipts.append(receipt)
+        if first is not None and d.status != "N":
+            reason = b2.ArlReason(DUPLICATE_FILE, 0, 0, 1, "000", 67, 5, "file_sequence",
+                                  f"file already received as {first.split('|')[0]}: acknowledged, not liquidated again")
+            receipt["duplicate_of"] = first.split("|")[0]
+            receipt["arl_status"] = "N"
+            receipt["arl_reasons"] = [_reason(reason)]
+            out.refused.append({**decompte.refused(rec.name, None, [reason]), "file_id": rec.file_id})
+            continue
+        if d.status == "N":
+            receipt["n_lots_refused"] = len(d.lots)
+            out.refused.append({**decompte.refused(rec.name, None, d.reasons), "file_id": rec.file_id})
+            continue
+        for k in keys:
+            seen[k] = marker
+        for lot in d.lots:
+            if lot.status == "R":
+                receipt["n_lots_refused"] += 1
+                out.refused.append({**decompte.refused(rec.name, lot.lot_number if lot.lot_number >= 0 else None,
+                                                       lot.reasons), "file_id": rec.file_id})
+        k = d.invoices["lot_idx"].shape[0]
+        receipt["n_invoices"] = k
+        if not k:
+            continue
+        liq = rec.reception_date if rec.reception_date is not None else info.creation_date
+        parts.append(prepare(d.invoices, d.lines, d.lots, liq, ref))
+        meta = decompte.invoice_meta(d.invoices, d.lots, liq, file_ix=len(files))
+        meta["received_at"] = np.full(k, rec.received_at, np.float64)
+        meta["src_partition"] = np.full(k, src_p, np.int32)
+        meta["src_offset"] = np.full(k, src_o, np.int64)
+        metas.append(meta)
+        acts.append(d.lines["act_code"])
+        files.append([rec.file_id, rec.name])
+        c14.update(_c14_map(d.c14_field, n))
+        n += k
+    out.n_invoices = n
+    if n:
+        ic, lc = concat(parts)
+        meta = {name: np.concatenate([m[name] for m in metas]) for name in metas[0]}
+        act = np.concatenate(acts)
+        where = beneficiary_partition(ic.nir_id, meta["rang"], partitions)
+        for p in np.unique(where):
+            rows = np.flatnonzero(where == p)
+            out.invoices[int(p)] = pack_invoices(files, ic, lc, meta, act, c14, rows)
+    return out
+
+
+def _reason(r: Any) -> dict[str, Any]:
+    return {"code": r.code, "lot": r.lot, "record": r.record_ordinal, "field": r.field or None,
+            "message": r.message}
+
+
+def _line_rows(ic: InvoiceCols, rows: np.ndarray) -> np.ndarray:
+    starts, counts = ic.line_start[rows].astype(np.int64), ic.line_count[rows].astype(np.int64)
+    if not counts.sum():
+        return np.zeros(0, np.int64)
+    offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
+    return offsets + np.arange(counts.sum())
+
+
+def pack_invoices(files: list[list[str]], ic: InvoiceCols, lc: LineCols, meta: dict[str, np.ndarray],
+                  act: np.ndarray, c14: dict[int, str], rows: np.ndarray) -> bytes:
+    """The invoice rows `rows` (with their lines) as one `fse.invoices` value."""
+    lrows = _line_rows(ic, rows)
+    arrays: dict[str, np.ndarray] = {}
+    for name, col in zip(InvoiceCols._fields, ic):
+        arrays["i." + name] = col[rows]
+    counts = ic.line_count[rows]
+    arrays["i.line_start"] = (np.cumsum(counts) - counts).astype(ic.line_start.dtype)
+    for name, col in zip(LineCols._fields, lc):
+        arrays["l." + name] = col[lrows]
+    for name, col in meta.items():
+        arrays["m." + name] = col[rows]
+    arrays["l.act_code"] = act[lrows]
+    used = np.unique(meta["file_ix"][rows])
+    remap = np.full(len(files), -1, np.int32)
+    remap[used] = np.arange(used.shape[0], dtype=np.int32)
+    arrays["m.file_ix"] = remap[meta["file_ix"][rows]]
+    index = {int(r): k for k, r in enumerate(rows)}
+    sparse = {str(index[r]): f for r, f in c14.items() if r in index}
+    return batch.pack({"files": [files[i] for i in used], "c14": sparse}, arrays)
+
+
+@dataclass
+class InvoiceBatch:
+    """An unpacked `fse.invoices` value (or several of one partition, concatenated)."""
+
+    files: list[list[str]]     # [file_id, name] per file_ix
+    ic: InvoiceCols
+    lc: LineCols
+    meta: dict[str, np.ndarray]
+    act: np.ndarray
+    c14: dict[int, str]
+
+    @property
+    def size(self) -> int:
+        return int(self.ic.ps.shape[0])
+
+
+def unpack_invoices(value: bytes) -> InvoiceBatch:
+    m, a = batch.unpack(value)
+    ic = InvoiceCols(*[a["i." + f] for f in InvoiceCols._fields])
+    lc = LineCols(*[a["l." + f] for f in LineCols._fields])
+    meta = {k[2:]: v for k, v in a.items() if k.startswith("m.")}
+    return InvoiceBatch(m["files"], ic, lc, meta, a["l.act_code"], {int(k): v for k, v in m["c14"].items()})
+
+
+def merge(batches: list[InvoiceBatch]) -> InvoiceBatch:
+    """Several batches of one partition as one, in order (file indexes and C14 rows shifted)."""
+    if len(batches) == 1:
+        return batches[0]
+    files: list[list[str]] = []
+    metas, c14 = [], {}
+    n = 0
+    for b in batches:
+        m = dict(b.meta)
+        m["file_ix"] = m["file_ix"] + np.int32(len(files))
+        metas.append(m)
+        c14.update({n + r: f for r, f in b.c14.items()})
+        files.extend(b.files)
+        n += b.size
+    ic, lc = concat([(b.ic, b.lc) for b in batches])
+    meta = {k: np.concatenate([m[k] for m in metas]) for k in metas[0]}
+    return InvoiceBatch(files, ic, lc, meta, np.concatenate([b.act for b in batches]), c14)
+
+
+def select(b: InvoiceBatch, keep: np.ndarray) -> InvoiceBatch:
+    """The rows of `keep` (a mask over invoices) of a batch."""
+    if keep.all():
+        return b
+    rows = np.flatnonzero(keep)
+    lrows = _line_rows(b.ic, rows)
+    counts = b.ic.line_count[rows]
+    ic = InvoiceCols(*[col[rows] for col in b.ic])._replace(
+        line_start=(np.cumsum(counts) - counts).astype(b.ic.line_start.dtype))
+    lc = LineCols(*[col[lrows] for col in b.lc])
+    index = {int(r): k for k, r in enumerate(rows)}
+    return InvoiceBatch(b.files, ic, lc, {k: v[rows] for k, v in b.meta.items()}, b.act[lrows],
+                        {index[r]: f for r, f in b.c14.items() if r in index})

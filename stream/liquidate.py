@@ -1,0 +1,59 @@
+"""The liquidate step: invoice batches of one partition → décomptes, and the new state.
+
+Pure over its inputs except for the partition state it advances (stream/state.py): the agent
+in stream/app.py reads the batches, calls `liquidate_step`, writes the décomptes, then the
+changelog record, in that order.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fseflow.codecs import decompte
+from fseflow.processors.directory import Beneficiaries, Professionals
+from fseflow.processors.engine import run_kernel
+from fseflow.processors.reference import CompiledReference
+from fseflow.stream.decode import InvoiceBatch, merge, select
+from fseflow.stream.state import PartitionState
+
+
+@dataclass
+class LiquidateOutput:
+    paid: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    changelog: bytes = b""
+    skipped: int = 0          # invoice rows already liquidated (replayed upstream)
+    kernel_seconds: float = 0.0
+
+
+def liquidate_step(state: PartitionState, batches: list[InvoiceBatch], next_offset: int,
+                   bene: Beneficiaries, pros: Professionals, ref: CompiledReference) -> LiquidateOutput:
+    """Liquidate the batches (in offset order) read up to `next_offset` of the state's partition."""
+    out = LiquidateOutput()
+    b = merge(batches)
+    fresh = state.fresh_rows(b.meta["src_partition"], b.meta["src_offset"])
+    out.skipped = int((~fresh).sum())
+    b = select(b, fresh)
+    benes = np.zeros(0, np.int64)
+    if b.size:
+        t0 = time.perf_counter()
+        outcome, state.table = run_kernel(b.ic, b.lc, bene, pros, state.table, ref.arrays)
+        out.kernel_seconds = time.perf_counter() - t0
+        benes = outcome.inv_bene
+        now = time.time()
+        names = [name for _, name in b.files]
+        received = b.meta["received_at"]
+        for i, rec in enumerate(decompte.records(names, b.meta, b.act, b.ic, b.lc, outcome, b.c14)):
+            rec["file_id"] = b.files[int(b.meta["file_ix"][i])][0]
+            rec["received_at"] = float(received[i])
+            rec["liquidated_at"] = now
+            rec["partition"] = state.partition
+            (out.paid if rec["status"] == "paid" else out.rejected).append(rec)
+        state.advance(next_offset, b.meta["src_partition"], b.meta["src_offset"])
+    else:
+        state.next_offset = next_offset
+    out.changelog = state.changelog(benes)
+    return out

@@ -1,0 +1,55 @@
+"""Settings of the stream pipeline, read once from the environment.
+
+`KAFKA_BOOTSTRAP_SERVERS` and `DATABASE_URL` name external services; when they are unset the
+caller starts embedded ones (infra/services.py) and passes their addresses here. The other
+variables tune the topology; their defaults are what a single 2-core machine runs well with.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka_bootstrap: str
+    database_url: str
+    #: partitions of every topic (beneficiary-keyed state is split this way across workers)
+    partitions: int = 8
+    #: prefix of topic names and of the consumer group, so several pipelines share one broker
+    prefix: str = ""
+    app_id: str = "fseflow"
+    #: files decoded together: one decode step emits one invoices record per target partition
+    decode_batch: int = 256
+    #: invoices records liquidated together per partition
+    liquidate_batch: int = 64
+    #: décompte records written to PostgreSQL per transaction
+    sink_batch: int = 64
+    #: longest wait for a batch to fill (seconds): bounds the latency added by batching
+    batch_within: float = 0.05
+    #: consumer session timeout (s): group joins take ~3 s instead of ~23 s with 6 s here
+    session_timeout: float = 6.0
+
+    @classmethod
+    def from_env(cls, kafka_bootstrap: str | None = None, database_url: str | None = None) -> "Settings":
+        env = os.environ
+        s = cls(kafka_bootstrap=kafka_bootstrap or env.get("KAFKA_BOOTSTRAP_SERVERS", ""),
+                database_url=database_url or env.get("DATABASE_URL", ""))
+        ints = {"partitions": "FSEFLOW_PARTITIONS", "decode_batch": "FSEFLOW_DECODE_BATCH",
+                "liquidate_batch": "FSEFLOW_LIQUIDATE_BATCH", "sink_batch": "FSEFLOW_SINK_BATCH"}
+        changes: dict[str, object] = {k: int(env[v]) for k, v in ints.items() if env.get(v)}
+        if env.get("FSEFLOW_TOPIC_PREFIX"):
+            changes["prefix"] = env["FSEFLOW_TOPIC_PREFIX"]
+        if env.get("FSEFLOW_APP_ID"):
+            changes["app_id"] = env["FSEFLOW_APP_ID"]
+        if env.get("FSEFLOW_BATCH_WITHIN"):
+            changes["batch_within"] = float(env["FSEFLOW_BATCH_WITHIN"])
+        return replace(s, **changes)  # type: ignore[arg-type]
+
+    def env(self) -> dict[str, str]:
+        """The environment that makes a worker process read these settings back."""
+        return {"KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap, "DATABASE_URL": self.database_url,
+                "FSEFLOW_PARTITIONS": str(self.partitions), "FSEFLOW_TOPIC_PREFIX": self.prefix,
+                "FSEFLOW_APP_ID": self.app_id, "FSEFLOW_DECODE_BATCH": str(self.decode_batch),
+                "FSEFLOW_LIQUIDATE_BATCH": str(self.liquidate_batch), "FSEFLOW_SINK_BATCH": str(self.sink_batch),
+                "FSEFLOW_BATCH_WITHIN": str(self.batch_within)}

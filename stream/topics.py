@@ -1,0 +1,55 @@
+"""Topic names of the pipeline and their creation (confluent-kafka admin).
+
+    fse.lots            received B2 files (raw bytes + reception metadata), keyed by emitter PS
+    fse.files           one receipt per decoded file (ARL status, counts) → PostgreSQL `files`
+    fse.lots.rejected   lots and files refused by the ARL, with their reasons → kept in PostgreSQL
+    fse.invoices        columnar invoice batches, partitioned by beneficiary (NIR + rang)
+    fse.decomptes       décomptes of paid invoices, per liquidated batch
+    fse.rejects         décomptes of rejected invoices, per liquidated batch
+    fse.state           changelog of the liquidation state (one delta per liquidated batch)
+
+Every topic has the same partition count, so the state changelog is co-partitioned with
+`fse.invoices`: partition p of the state holds exactly the beneficiaries of partition p.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from confluent_kafka.admin import AdminClient, NewTopic
+
+NAMES = ("lots", "files", "lots_rejected", "invoices", "decomptes", "rejects", "state")
+_BASE = {"lots": "fse.lots", "files": "fse.files", "lots_rejected": "fse.lots.rejected",
+         "invoices": "fse.invoices", "decomptes": "fse.decomptes", "rejects": "fse.rejects", "state": "fse.state"}
+
+
+@dataclass(frozen=True)
+class Topics:
+    lots: str
+    files: str
+    lots_rejected: str
+    invoices: str
+    decomptes: str
+    rejects: str
+    state: str
+
+    @classmethod
+    def named(cls, prefix: str = "") -> "Topics":
+        return cls(**{k: prefix + v for k, v in _BASE.items()})
+
+    def all(self) -> list[str]:
+        return [getattr(self, n) for n in NAMES]
+
+
+def ensure_topics(bootstrap: str, topics: Topics, partitions: int, timeout: float = 15.0) -> None:
+    """Create the missing topics (existing ones are left as they are)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    new = [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in topics.all() if t not in existing]
+    if not new:
+        return
+    for name, fut in admin.create_topics(new, operation_timeout=timeout).items():
+        try:
+            fut.result()
+        except Exception as e:  # a concurrent creator won the race: fine
+            if "TOPIC_ALREADY_EXISTS" not in str(e):
+                raise
