@@ -1,4 +1,4 @@
-"""The `fseflow` command: generate, liquidate, demo.
+"""The `fseflow` command: generate, liquidate, demo, db, worker, ingest, serve.
 
 Errors the user can act on (unreadable input) print one line naming the file, record and
 field, and exit 2; they never print a personal value.
@@ -49,11 +49,35 @@ def _parser() -> argparse.ArgumentParser:
                     help="reception and liquidation date (default: each file's creation date)")
     lq.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    d = sub.add_parser("demo", help="one realistic working day of flow, generated and liquidated end to end")
+    d = sub.add_parser("demo", help="one realistic working day through the stream pipeline, on embedded services")
     d.add_argument("--invoices", type=int, default=56_000, help="invoices (default: one working day, ~56,000)")
     d.add_argument("--seed", type=int, default=1)
     d.add_argument("--population", type=int, default=None)
-    d.add_argument("--out", type=Path, default=None, help="keep the flow and décomptes here (default: a temp folder)")
+    d.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    d.add_argument("--partitions", type=int, default=8, help="partitions per topic (default 8)")
+    d.add_argument("--out", type=Path, default=None, help="keep the flow, logs and services here (default: a temp folder)")
+    d.add_argument("--offline", action="store_true", help="liquidate in this process, without Kafka and PostgreSQL")
+
+    w = sub.add_parser("worker", help="run the stream agents (needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL)")
+    w.add_argument("--loglevel", default="warn", choices=("crit", "error", "warn", "info", "debug"))
+
+    ig = sub.add_parser("ingest", help="send B2 files to the pipeline (needs KAFKA_BOOTSTRAP_SERVERS)")
+    ig.add_argument("files", nargs="+", type=Path, metavar="FILE.b2")
+    ig.add_argument("--as-of", type=_date, default=None,
+                    help="reception and liquidation date (default: each file's creation date)")
+
+    sv = sub.add_parser("serve", help="intake from a drop folder, workers and services, until stopped")
+    sv.add_argument("--spool", type=Path, required=True, help="drop folder (archive/ and quarantine/ inside)")
+    sv.add_argument("--workers", type=int, default=1)
+    sv.add_argument("--settle", type=float, default=1.0, help="seconds a file's size must stay still (default 1)")
+
+    db = sub.add_parser("db", help="the PostgreSQL database: DATABASE_URL, else an embedded server in ./.fseflow/")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("migrate", help="apply the pending schema migrations").set_defaults(db_cmd=cmd_db_migrate)
+    lr = db_sub.add_parser("load-reference", help="load beneficiaries, PS directory and code tables (idempotent)")
+    lr.add_argument("beneficiaries", type=Path, metavar="B.csv")
+    lr.add_argument("professionals", type=Path, metavar="P.csv")
+    lr.set_defaults(db_cmd=cmd_db_load_reference)
     return p
 
 
@@ -97,13 +121,22 @@ def cmd_liquidate(a: argparse.Namespace) -> int:
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
+    if a.offline:
+        return _offline_demo(a)
+    from fseflow.stream.demo import DemoOptions, run_demo
+
+    return run_demo(DemoOptions(invoices=a.invoices, seed=a.seed, population=a.population, workers=a.workers,
+                                partitions=a.partitions, out=a.out))
+
+
+def _offline_demo(a: argparse.Namespace) -> int:
     from fseflow.generator import generate
     from fseflow.report import console, print_summary, print_truth
     from fseflow.truth import TruthChecker
 
     folder = a.out or Path(tempfile.mkdtemp(prefix="fseflow-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
-    console().print(f"[bold]fseflow demo[/]: one working day, {a.invoices:,} invoices, in {folder}")
+    console().print(f"[bold]fseflow demo --offline[/]: one working day, {a.invoices:,} invoices, in {folder}")
     t0 = time.perf_counter()
     flow = folder / "flow"
     generate(flow, invoices=a.invoices, seed=a.seed, start_date=None, days=1, population=a.population)
@@ -114,6 +147,83 @@ def cmd_demo(a: argparse.Namespace) -> int:
                          None, progress=True, on_record=checker.add)
     print_summary(summary, out=folder / "decomptes.jsonl")
     print_truth(checker.score())
+    return 0
+
+
+def _stream_settings(need_db: bool = True):  # type: ignore[no-untyped-def]
+    from fseflow.stream.settings import Settings
+
+    s = Settings.from_env()
+    missing = [v for v, ok in (("KAFKA_BOOTSTRAP_SERVERS", s.kafka_bootstrap), ("DATABASE_URL", s.database_url or not need_db))
+               if not ok]
+    if missing:
+        raise FseflowError(f"{' and '.join(missing)} not set: a worker joins running services "
+                           "(`fseflow serve` and `fseflow demo` start embedded ones)")
+    return s
+
+
+def cmd_worker(a: argparse.Namespace) -> int:
+    from fseflow.stream.worker import run_worker
+
+    run_worker(_stream_settings(), loglevel=a.loglevel)
+    return 0
+
+
+def cmd_ingest(a: argparse.Namespace) -> int:
+    from fseflow.stream.ingest import ingest
+
+    done = ingest(list(a.files), _stream_settings(need_db=False), None if a.as_of is None else to_days(a.as_of))
+    print(f"ingested {done.files:,} files ({done.bytes / 1e6:.1f} MB) in {done.seconds:.1f} s", file=sys.stderr)
+    return 0
+
+
+def cmd_serve(a: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from fseflow.infra import db
+    from fseflow.infra.services import DEFAULT_WORKDIR, services
+    from fseflow.report import console
+    from fseflow.stream.runner import Workers
+    from fseflow.stream.settings import Settings
+    from fseflow.stream.spool import Spool
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    work = DEFAULT_WORKDIR.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    with services(work) as svc:
+        db.migrate(svc.database_url)
+        settings = Settings.from_env(svc.kafka_bootstrap, svc.database_url)
+        with Workers(settings, work, count=a.workers), Spool(a.spool, settings, settle=a.settle) as spool:
+            console().print(f"serving {a.spool} with {a.workers} worker(s); Kafka {svc.kafka_bootstrap}; "
+                            "Ctrl-C to stop")
+            spool.run(stop)
+    return 0
+
+
+def cmd_db_migrate(a: argparse.Namespace) -> int:
+    from fseflow.infra import db, services
+
+    with services.database(services.DEFAULT_WORKDIR) as url:
+        applied = db.migrate(url)
+    print(f"applied {', '.join(applied)}" if applied else "database schema up to date")
+    return 0
+
+
+def cmd_db_load_reference(a: argparse.Namespace) -> int:
+    from fseflow.infra import db, services
+
+    t0 = time.perf_counter()
+    with services.database(services.DEFAULT_WORKDIR) as url:
+        db.migrate(url)  # idempotent: loading into a new database needs no separate step
+        counts = db.load_reference(url, a.beneficiaries, a.professionals)
+    for table in ("beneficiaries", "professionals"):
+        print(f"{table}: {counts.pop(table):,} added, {counts.pop(table + '_changed'):,} changed")
+    replaced = {t: n for t, n in counts.items() if n}
+    print(f"code tables: {len(replaced)} of {len(counts)} replaced ({sum(replaced.values()):,} rows)")
+    print(f"loaded in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0
 
 
@@ -128,7 +238,9 @@ def manifest_files(flow: Path) -> list[Path]:
 def main(argv: Sequence[str] | None = None) -> int:
     a = _parser().parse_args(argv)
     try:
-        return {"generate": cmd_generate, "liquidate": cmd_liquidate, "demo": cmd_demo}[a.command](a)
+        return {"generate": cmd_generate, "liquidate": cmd_liquidate, "demo": cmd_demo,
+                "db": lambda a: a.db_cmd(a), "worker": cmd_worker, "ingest": cmd_ingest,
+                "serve": cmd_serve}[a.command](a)
     except InputError as e:
         print(f"fseflow: error: {e}", file=sys.stderr)
         return EXIT_INPUT

@@ -1,0 +1,1 @@
+"""The stream pipeline's services (Kafka, PostgreSQL), schema migrations and database writers."""

@@ -1,6 +1,7 @@
 """The beneficiary rights table (B) and the PS directory (P), as arrays with hash indexes.
 
-Both are loaded from the CSV layouts of the issue (`beneficiaries.csv`, `professionals.csv`).
+Both are loaded from the CSV layouts of the issue (`beneficiaries.csv`, `professionals.csv`),
+from a file or from lines of CSV text (infra/db.py feeds the same parser from PostgreSQL).
 A beneficiary's id in the kernels is its row number; the counters are keyed by it.
 Period columns follow controls.md §2 B: an empty start means no such period, an empty end an
 open one — both become day numbers so a kernel tests `start <= day <= end` and nothing else.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import NamedTuple
+from typing import Iterable, NamedTuple, Union
 
 import numpy as np
 
@@ -24,6 +25,8 @@ BENEFICIARY_COLUMNS = (
 )
 PROFESSIONAL_COLUMNS = ("ps_number", "rpps", "speciality", "convention", "department", "tariff_zone", "iban", "name")
 PERIODS = ("rights", "ald", "c2s", "sig")
+#: a CSV file's path, or the lines of a CSV text with its header (e.g. a COPY ... TO STDOUT stream)
+Source = Union[str, Path, Iterable[str]]
 # index kinds of the PS directory table
 PS_BY_PAIR, PS_OWN, PS_BY_RPPS = 0, 1, 2
 
@@ -57,25 +60,35 @@ class Professionals(NamedTuple):
     index: ht.Table          # (PS_BY_PAIR, ps, rpps) / (PS_OWN, ps, 0) / (PS_BY_RPPS, rpps, 0) → row
 
 
-def _read_rows(path: Path, columns: tuple[str, ...]) -> list[list[str]]:
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if header is None or tuple(h.strip() for h in header) != columns:
-                raise InputError(f"{path}: header must be {','.join(columns)}")
-            rows = list(reader)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 (byte {e.start})") from None
+def _rows(lines: Iterable[str], columns: tuple[str, ...], path: str | Path) -> list[list[str]]:
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if header is None or tuple(h.strip() for h in header) != columns:
+        raise InputError(f"{path}: header must be {','.join(columns)}")
+    return list(reader)
+
+
+def _read_rows(source: Source, columns: tuple[str, ...], name: str | None = None) -> tuple[list[list[str]], str | Path]:
+    """The rows of a CSV file or text, and the name its errors give (the path, else `name`)."""
+    if isinstance(source, (str, Path)):
+        path: str | Path = Path(source)
+        try:
+            with open(path, newline="", encoding="utf-8") as fh:
+                rows = _rows(fh, columns, path)
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such file") from None
+        except UnicodeDecodeError as e:
+            raise InputError(f"{path}: not UTF-8 (byte {e.start})") from None
+    else:
+        path = name or "<csv text>"
+        rows = _rows(source, columns, path)
     for n, row in enumerate(rows, start=2):
         if len(row) != len(columns):
             raise InputError(f"{path}: line {n}: expected {len(columns)} fields, found {len(row)}")
-    return rows
+    return rows, path
 
 
-def _dates(values: list[str], empty: int, path: Path, column: str) -> np.ndarray:
+def _dates(values: list[str], empty: int, path: str | Path, column: str) -> np.ndarray:
     cache: dict[str, int] = {}
     out = np.empty(len(values), dtype=np.int32)
     for i, v in enumerate(values):
@@ -89,7 +102,7 @@ def _dates(values: list[str], empty: int, path: Path, column: str) -> np.ndarray
     return out
 
 
-def _ints(values: list[str], path: Path, column: str, dtype: str) -> np.ndarray:
+def _ints(values: list[str], path: str | Path, column: str, dtype: str) -> np.ndarray:
     try:
         return np.array([int(v) for v in values], dtype=dtype)
     except ValueError:
@@ -97,9 +110,9 @@ def _ints(values: list[str], path: Path, column: str, dtype: str) -> np.ndarray:
         raise InputError(f"{path}: line {bad + 2}: field {column}: not an integer") from None
 
 
-def load_beneficiaries(path: str | Path) -> Beneficiaries:
-    path = Path(path)
-    rows = _read_rows(path, BENEFICIARY_COLUMNS)
+def load_beneficiaries(source: Source, *, name: str | None = None) -> Beneficiaries:
+    """From a CSV path, or lines of CSV text (`name` then names it in errors)."""
+    rows, path = _read_rows(source, BENEFICIARY_COLUMNS, name)
     cols = {c: [r[i] for r in rows] for i, c in enumerate(BENEFICIARY_COLUMNS)}
     ids = np.array([nir_id(v) for v in cols["nir"]], dtype=np.int64)
     if (ids < 0).any():
@@ -129,9 +142,9 @@ def load_beneficiaries(path: str | Path) -> Beneficiaries:
         packed[:, ROW_DEATH], index, packed)
 
 
-def load_professionals(path: str | Path) -> Professionals:
-    path = Path(path)
-    rows = _read_rows(path, PROFESSIONAL_COLUMNS)
+def load_professionals(source: Source, *, name: str | None = None) -> Professionals:
+    """From a CSV path, or lines of CSV text (`name` then names it in errors)."""
+    rows, path = _read_rows(source, PROFESSIONAL_COLUMNS, name)
     cols = {c: [r[i] for r in rows] for i, c in enumerate(PROFESSIONAL_COLUMNS)}
     ps = _ints(cols["ps_number"], path, "ps_number", "i8")
     rpps = _ints(cols["rpps"], path, "rpps", "i8")

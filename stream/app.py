@@ -69,8 +69,11 @@ def _key(p: int) -> bytes:
     return struct.pack(">I", p)
 
 
-def build_app(settings: Settings, datadir: Path | None = None) -> faust.App:
-    """The app with its three agents (topics are created if missing)."""
+def build_app(settings: Settings, datadir: Path | None = None, preload: bool = False) -> faust.App:
+    """The app with its three agents (topics are created if missing).
+
+    `preload` loads the directory and opens the connections now rather than on the first event
+    (a worker does it before joining the group, so its first batch waits for nothing)."""
     from fseflow.infra import db, store
     from fseflow.processors.reference import compile_reference
     from fseflow.stream import decode as dec
@@ -108,7 +111,8 @@ def build_app(settings: Settings, datadir: Path | None = None) -> faust.App:
             t0 = time.perf_counter()
             ctx["ref"] = compile_reference()
             ctx["bene"], ctx["pros"] = db.load_directory(settings.database_url)
-            ctx["conn"] = db.connect(settings.database_url)
+            # autocommit: each sink batch is its own explicit transaction, reads never hold one open
+            ctx["conn"] = db.connect(settings.database_url, autocommit=True)
             ctx["producer"] = producer(settings)
             ctx["delivery"] = Delivery()
             ctx["states"] = {}
@@ -126,20 +130,26 @@ def build_app(settings: Settings, datadir: Path | None = None) -> faust.App:
                     states.pop(tp.partition, None)
 
     def restore(p: int) -> PartitionState:
+        """Replay partition p of the changelog to its end.
+
+        The end is where a read returns nothing and the high watermark is reached: the embedded
+        broker reports watermarks per record batch, so the watermark alone would stop early."""
         state = PartitionState(p)
         c = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{app.conf.id}-restore",
                       "enable.auto.commit": False, "fetch.max.bytes": 64 << 20})
         try:
             low, high = c.get_watermark_offsets(TopicPartition(topics.state, p), timeout=10)
-            if high > low:
-                c.assign([TopicPartition(topics.state, p, low)])
-                done = low
-                while done < high:
-                    for m in c.consume(1000, timeout=1.0):
-                        if m.error():
-                            raise KafkaException(m.error())
-                        state.apply(m.value())
-                        done = m.offset() + 1
+            c.assign([TopicPartition(topics.state, p, low)])
+            done = low
+            while True:
+                msgs = c.consume(1000, timeout=0.3)
+                for m in msgs:
+                    if m.error():
+                        raise KafkaException(m.error())
+                    state.apply(m.value())
+                    done = m.offset() + 1
+                if not msgs and done >= high:
+                    break
         finally:
             c.close()
         log.info("partition %d: state restored (%d entries, next offset %d)", p, int(state.table.used[0]),
@@ -214,6 +224,8 @@ def build_app(settings: Settings, datadir: Path | None = None) -> faust.App:
                 if decomptes:
                     store.write_decomptes(conn, decomptes)
 
+    if preload:
+        resources()
     return app
 
 

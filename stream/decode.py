@@ -105,11 +105,11 @@ def decode_step(items: list[tuple[Received, int, int]], ref: CompiledReference, 
             receipt["duplicate_of"] = first.split("|")[0]
             receipt["arl_status"] = "N"
             receipt["arl_reasons"] = [_reason(reason)]
-            out.refused.append({**decompte.refused(rec.name, None, [reason]), "file_id": rec.file_id})
+            out.refused.append({**decompte.refused(rec.name, None, [reason]), "file_id": rec.file_id, "src": receipt["src"]})
             continue
         if d.status == "N":
             receipt["n_lots_refused"] = len(d.lots)
-            out.refused.append({**decompte.refused(rec.name, None, d.reasons), "file_id": rec.file_id})
+            out.refused.append({**decompte.refused(rec.name, None, d.reasons), "file_id": rec.file_id, "src": receipt["src"]})
             continue
         for k in keys:
             seen[k] = marker
@@ -117,7 +117,7 @@ def decode_step(items: list[tuple[Received, int, int]], ref: CompiledReference, 
             if lot.status == "R":
                 receipt["n_lots_refused"] += 1
                 out.refused.append({**decompte.refused(rec.name, lot.lot_number if lot.lot_number >= 0 else None,
-                                                       lot.reasons), "file_id": rec.file_id})
+                                                       lot.reasons), "file_id": rec.file_id, "src": receipt["src"]})
         k = d.invoices["lot_idx"].shape[0]
         receipt["n_invoices"] = k
         if not k:

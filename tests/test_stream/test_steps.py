@@ -62,7 +62,7 @@ def streamed(flow: Path, files: list[Path], decode_batch: int, replay_every: int
 
 
 def _key(r: dict) -> tuple:
-    return (r["file"], r["lot"], r["invoice"], r["ps"])
+    return (r["file"], r["record"])
 
 
 def test_steps_give_the_offline_decomptes(flow: Path) -> None:

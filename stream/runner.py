@@ -1,0 +1,112 @@
+"""Running the pipeline end to end: workers as processes, intake, and waiting for the flow to drain.
+
+Used by `fseflow demo`, the integration tests and the stream benchmark: they all start real
+workers (`fseflow worker` processes) on real services and watch PostgreSQL fill up. The flow is
+drained when every ingested file has its receipt in `files` and every invoice those receipts
+sent on has its décompte in `decomptes`.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from fseflow.exceptions import FseflowError
+from fseflow.stream.settings import Settings
+
+
+class PipelineError(FseflowError):
+    """The pipeline did not drain (a worker died, or the time ran out)."""
+
+
+@dataclass
+class Progress:
+    files: int = 0          # receipts written
+    expected_invoices: int = 0
+    decomptes: int = 0
+    refused: int = 0
+
+
+class Workers:
+    """`fseflow worker` processes on the given settings, stopped on exit."""
+
+    def __init__(self, settings: Settings, workdir: Path, count: int = 1, loglevel: str = "warn") -> None:
+        self.settings, self.workdir, self.loglevel = settings, workdir, loglevel
+        self.procs: list[subprocess.Popen[bytes]] = []
+        for _ in range(count):
+            self.start()
+
+    def start(self) -> subprocess.Popen[bytes]:
+        k = len(self.procs)
+        log = open(self.workdir / f"worker-{k}.log", "ab")
+        env = {**os.environ, **self.settings.env()}
+        proc = subprocess.Popen([sys.executable, "-m", "fseflow.cli", "worker", "--loglevel", self.loglevel],
+                                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen[bytes], kill: bool = False, timeout: float = 30.0) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def alive(self) -> list[subprocess.Popen[bytes]]:
+        return [p for p in self.procs if p.poll() is None]
+
+    def log_tail(self, lines: int = 30) -> str:
+        out = []
+        for k in range(len(self.procs)):
+            path = self.workdir / f"worker-{k}.log"
+            if path.exists():
+                out.append(f"--- worker-{k}.log\n" + "\n".join(path.read_text("utf-8", "replace").splitlines()[-lines:]))
+        return "\n".join(out)
+
+    def close(self) -> None:
+        for p in self.procs:
+            self.stop(p)
+
+    def __enter__(self) -> "Workers":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def progress(conn: Any) -> Progress:
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*), coalesce(sum(n_invoices), 0) FROM files")
+        files, expected = cur.fetchone()
+        cur.execute("SELECT count(*) FROM decomptes")
+        (decomptes,) = cur.fetchone()
+        cur.execute("SELECT count(*) FROM lots_refused")
+        (refused,) = cur.fetchone()
+    conn.commit()
+    return Progress(int(files), int(expected), int(decomptes), int(refused))
+
+
+def wait_drained(conn: Any, files: int, workers: Workers | None = None, timeout: float = 600.0,
+                 on_progress: Callable[[Progress], None] | None = None, poll: float = 0.2,
+                 require_alive: bool = True) -> Progress:
+    """Block until `files` receipts are written and every invoice they sent on has a décompte."""
+    deadline = time.monotonic() + timeout
+    while True:
+        p = progress(conn)
+        if on_progress is not None:
+            on_progress(p)
+        if p.files >= files and p.decomptes >= p.expected_invoices:
+            return p
+        if workers is not None and require_alive and not workers.alive():
+            raise PipelineError("every worker has stopped before the flow drained:\n" + workers.log_tail())
+        if time.monotonic() > deadline:
+            raise PipelineError(f"flow not drained after {timeout:.0f} s: {p}\n"
+                                + (workers.log_tail() if workers else ""))
+        time.sleep(poll)

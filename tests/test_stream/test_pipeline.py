@@ -1,0 +1,119 @@
+"""The stream pipeline on the real embedded broker and PostgreSQL, with real worker processes.
+
+- stream == batch: the décomptes in PostgreSQL equal, field for field, what the offline engine
+  gives on the same files in the order the stream decoded them (two days of flow: the annual and
+  daily caps of one beneficiary span files, lots and emitters' partitions);
+- a worker killed mid-flow and restarted: no décompte missing, none doubled, none different;
+- a file ingested again is acknowledged (C09), not liquidated again.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from fseflow.infra import db, store
+from fseflow.offline import Engine
+from fseflow.processors.directory import load_beneficiaries, load_professionals
+from fseflow.stream.ingest import ingest
+from fseflow.stream.runner import Workers, progress, wait_drained
+from fseflow.stream.settings import Settings
+from fseflow.tests.test_generator.support import b2_files
+
+pytestmark = pytest.mark.slow
+_STREAM_ONLY = ("file_id", "received_at", "liquidated_at", "partition")
+
+
+@pytest.fixture(scope="module")
+def flow(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from fseflow.generator import generate
+
+    out = tmp_path_factory.mktemp("pipeline-flow")
+    generate(out, invoices=2_500, seed=31, days=2, population=15_000)
+    return out
+
+
+@pytest.fixture
+def pipeline(flow: Path, fresh_db: str, kafka_bootstrap: str) -> Settings:
+    db.load_reference(fresh_db, flow / "beneficiaries.csv", flow / "professionals.csv")
+    return Settings(kafka_bootstrap=kafka_bootstrap, database_url=fresh_db, partitions=4,
+                    prefix=f"t{uuid.uuid4().hex[:8]}.", batch_within=0.02)
+
+
+def offline_in_decode_order(flow: Path, conn) -> dict[tuple, dict]:
+    """The offline engine's décomptes on the files in the order the stream decoded them."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT name FROM files WHERE duplicate_of IS NULL ORDER BY decoded_at, name")
+        names = [r[0] for r in cur.fetchall()]
+    conn.commit()
+    engine = Engine(load_beneficiaries(flow / "beneficiaries.csv"), load_professionals(flow / "professionals.csv"))
+    recs = [r for n in names for r in engine.liquidate_file((flow / "b2" / n).read_bytes(), n)]
+    return {_key(r): r for r in recs if "lines" in r}
+
+
+def _key(r: dict) -> tuple:
+    return (r["file"], r["record"])
+
+
+def _strip(r: dict) -> dict:
+    return {k: v for k, v in r.items() if k not in _STREAM_ONLY}
+
+
+def assert_equal_to_offline(flow: Path, conn) -> int:
+    want = offline_in_decode_order(flow, conn)
+    got = store.read_decomptes(conn)
+    assert len(got) == len({_key(r) for r in got}) == len(want)
+    for r in got:
+        assert _strip(r) == want[_key(r)], _key(r)
+    return len(got)
+
+
+def test_stream_equals_batch(flow: Path, pipeline: Settings, tmp_path: Path) -> None:
+    files = b2_files(flow)
+    with Workers(pipeline, tmp_path) as workers, db.connect(pipeline.database_url) as conn:
+        ingest(files, pipeline)
+        wait_drained(conn, len(files), workers, timeout=300)
+        n = assert_equal_to_offline(flow, conn)
+        assert n > 2_000
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(DISTINCT partition) FROM decomptes")
+            assert cur.fetchone()[0] == pipeline.partitions
+
+
+def test_worker_killed_mid_flow_loses_and_doubles_nothing(flow: Path, pipeline: Settings, tmp_path: Path) -> None:
+    files = b2_files(flow)
+    with Workers(pipeline, tmp_path) as workers, db.connect(pipeline.database_url) as conn:
+        ingest(files, pipeline)
+        deadline = time.monotonic() + 120
+        while progress(conn).decomptes < 300:
+            assert time.monotonic() < deadline and workers.alive(), workers.log_tail()
+            time.sleep(0.05)
+        workers.stop(workers.procs[0], kill=True)
+        mid = progress(conn)
+        assert mid.decomptes < 2_000, "the worker finished before it could be killed mid-flow"
+        workers.start()
+        wait_drained(conn, len(files), workers, timeout=300)
+        assert_equal_to_offline(flow, conn)
+
+
+def test_a_file_ingested_again_is_acknowledged_not_liquidated(flow: Path, pipeline: Settings, tmp_path: Path) -> None:
+    files = b2_files(flow)[:40]
+    with Workers(pipeline, tmp_path) as workers, db.connect(pipeline.database_url) as conn:
+        ingest(files, pipeline)
+        first = wait_drained(conn, len(files), workers, timeout=300)
+        copy = tmp_path / "again.b2"
+        copy.write_bytes(files[3].read_bytes())
+        ingest([files[3], copy], pipeline)
+        after = wait_drained(conn, len(files) + 2, workers, timeout=120)
+        assert after.decomptes == first.decomptes
+        rows = conn.execute("SELECT name, duplicate_of, arl_status FROM files WHERE file_id = %s ORDER BY src",
+                            (hashlib.sha256(copy.read_bytes()).hexdigest(),)).fetchall()
+        conn.commit()
+        # one row per reception: the first accepted, then both later receptions acknowledged as C09
+        assert sorted(rows, key=str) == sorted([(files[3].name, None, "P"), (files[3].name, files[3].name, "N"),
+                                                ("again.b2", files[3].name, "N")], key=str)
+        refused = [r for r in store.read_refused(conn) if r["rejects"][0]["code"] == "8009-001"]
+        assert sorted(r["file"] for r in refused) == sorted(["again.b2", files[3].name])
