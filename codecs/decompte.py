@@ -96,53 +96,76 @@ def records(files: list[str], meta: dict[str, np.ndarray], act_code: np.ndarray,
     `meta` holds META_COLUMNS per invoice (`file_ix` indexes `files`), `act_code` the raw act
     code per line, `c14_fields` the decoder's unreadable field per invoice (list or sparse dict).
     """
-    money = out.money
-    file_ix, lot_number, record_ordinal = meta["file_ix"], meta["lot_number"], meta["record_ordinal"]
-    reception = meta["reception_date"]
-    for i in range(len(ic.ps)):
-        first, end = int(ic.line_start[i]), int(ic.line_start[i] + ic.line_count[i])
-        rejected_invoice = bool(out.inv_rejects[i])
+    # whole columns to Python lists once: per-element numpy scalar access is the cost here
+    money = out.money.tolist()
+    n_lines = len(money)
+    ix = {f: _MONEY_INDEX[f] for f in CENT_FIELDS}
+    rate_ix = _MONEY_INDEX["rate_pct"]
+    L = {name: col.tolist() for name, col in (
+        ("type", lc.rec_type), ("care_date", lc.care_date), ("qty", lc.quantity), ("coef", lc.coefficient),
+        ("billed", lc.billed_amount), ("status", out.line_status), ("reject", out.line_reject),
+        ("signals", out.line_signals))} if n_lines else {}
+    acts = [code_of(a) for a in act_code.tolist()]
+    days: dict[int, str | None] = {}
+
+    def day(n: int) -> str | None:
+        if n not in days:
+            days[n] = iso(n)
+        return days[n]
+
+    I = {name: col.tolist() for name, col in (
+        ("start", ic.line_start), ("count", ic.line_count), ("rejects", out.inv_rejects),
+        ("signals", out.inv_signals), ("status", out.inv_status), ("c14_line", ic.c14_line),
+        ("invoice", ic.invoice_number), ("ps", ic.ps), ("payee", ic.payee_code), ("liq", ic.liq_date),
+        ("file_ix", meta["file_ix"]), ("lot", meta["lot_number"]), ("record", meta["record_ordinal"]),
+        ("reception", meta["reception_date"]), ("rang", meta["rang"]), ("nir", meta["nir_opener"]),
+        ("nature", meta["nature_code"]))}
+    for i in range(len(I["ps"])):
+        first, end = I["start"][i], I["start"][i] + I["count"][i]
+        rejected_invoice = bool(I["rejects"][i])
         rejects: list[dict[str, Any]] = []
-        for bit in _bits(int(out.inv_rejects[i])):
+        for bit in _bits(I["rejects"][i]):
             reason = REASONS[bit]
             if reason.name == "C14":
-                line = int(ic.c14_line[i])
+                line = I["c14_line"][i]
                 decoded_field = c14_fields.get(i) if isinstance(c14_fields, dict) else c14_fields[i]
                 rejects.append({"code": reason.code, "line": line or None,
                                 "field": _c14_field(ic, lc, i, decoded_field)})
             else:
                 rejects.append({"code": reason.code, "line": None, "field": reason.field})
-        signals = [{"code": REASONS[bit].code, "line": None} for bit in _bits(int(out.inv_signals[i]))]
+        signals = [{"code": REASONS[bit].code, "line": None} for bit in _bits(I["signals"][i])]
         lines = []
         totals = dict.fromkeys(LINE_CENT_FIELDS, 0)
         for n, j in enumerate(range(first, end), start=1):
-            r = int(out.line_reject[j])
+            r = L["reject"][j]
             if r >= 0:
                 rejects.append({"code": REASONS[r].code, "line": n, "field": REASONS[r].field})
-            signals.extend({"code": REASONS[bit].code, "line": n} for bit in _bits(int(out.line_signals[j])))
+            if L["signals"][j]:
+                signals.extend({"code": REASONS[bit].code, "line": n} for bit in _bits(L["signals"][j]))
+            m = money[j]
             line: dict[str, Any] = {
-                "line": n, "type": str(int(lc.rec_type[j])), "act": code_of(act_code[j]),
-                "care_date": iso(int(lc.care_date[j])), "qty": int(lc.quantity[j]),
-                "coef_hundredths": int(lc.coefficient[j]),
-                "status": "paid" if out.line_status[j] else "rejected",
+                "line": n, "type": str(L["type"][j]), "act": acts[j],
+                "care_date": day(L["care_date"][j]), "qty": L["qty"][j],
+                "coef_hundredths": L["coef"][j],
+                "status": "paid" if L["status"][j] else "rejected",
                 "reject": REASONS[r].code if r >= 0 and not rejected_invoice else None,
-                "billed_cents": int(lc.billed_amount[j]),
+                "billed_cents": L["billed"][j],
             }
-            for f in CENT_FIELDS:
-                line[f] = int(money[j, _MONEY_INDEX[f]])
-            line["rate_pct"] = int(money[j, _MONEY_INDEX["rate_pct"]])
-            line["budget"] = BUDGETS[int(money[j, M_BUDGET])]
+            for f, k in ix.items():
+                line[f] = m[k]
+            line["rate_pct"] = m[rate_ix]
+            line["budget"] = BUDGETS[m[M_BUDGET]]
             for f in LINE_CENT_FIELDS:
                 totals[f] += line[f]
             lines.append(line)
         yield {
-            "file": files[int(file_ix[i])], "lot": int(lot_number[i]),
-            "invoice": f"{int(ic.invoice_number[i]):09d}", "ps": f"{int(ic.ps[i]):09d}",
-            "nir": meta["nir_opener"][i].decode("ascii", "replace"), "rang": f"{int(meta['rang'][i]):03d}",
-            "status": "paid" if out.inv_status[i] else "rejected",
-            "payee": PAYEE.get(int(ic.payee_code[i])), "nature": code_of(meta["nature_code"][i]),
-            "reception_date": iso(int(reception[i])), "liquidation_date": iso(int(ic.liq_date[i])),
-            "record": int(record_ordinal[i]),
+            "file": files[I["file_ix"][i]], "lot": I["lot"][i],
+            "invoice": f"{I['invoice'][i]:09d}", "ps": f"{I['ps'][i]:09d}",
+            "nir": I["nir"][i].decode("ascii", "replace"), "rang": f"{I['rang'][i]:03d}",
+            "status": "paid" if I["status"][i] else "rejected",
+            "payee": PAYEE.get(I["payee"][i]), "nature": code_of(I["nature"][i]),
+            "reception_date": day(I["reception"][i]), "liquidation_date": day(I["liq"][i]),
+            "record": I["record"][i],
             "rejects": rejects, "signals": signals, "lines": lines, "totals": totals,
         }
 

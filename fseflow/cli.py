@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--invoices", type=int, default=56_000, help="invoices (default: one working day, ~56,000)")
     d.add_argument("--seed", type=int, default=1)
     d.add_argument("--population", type=int, default=None)
-    d.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    d.add_argument("--workers", type=int, default=2, help="worker processes (default 2: one per core here)")
     d.add_argument("--partitions", type=int, default=8, help="partitions per topic (default 8)")
     d.add_argument("--out", type=Path, default=None, help="keep the flow, logs and services here (default: a temp folder)")
     d.add_argument("--offline", action="store_true", help="liquidate in this process, without Kafka and PostgreSQL")

@@ -57,8 +57,8 @@ def print_summary(s: Any, out: Path | None = None) -> None:
         t.add_row(f"paid to {'PS (tiers payant)' if payee == 'ps' else 'insured'}", euros(s.paid_by_payee.get(payee, 0)))
     t.add_row("PF/franchise debts created", euros(s.debt_cents))
     secs = s.seconds
-    t.add_row("time", f"{total_s:.1f} s (load {secs.get('load', 0):.1f}, decode {secs.get('decode', 0):.1f}, "
-                      f"kernels {secs.get('kernels', 0):.1f}, records {secs.get('records', 0):.1f})")
+    stages = ", ".join(f"{k} {secs[k]:.1f}" for k in ("load", "decode", "kernels", "records") if k in secs)
+    t.add_row("time", f"{total_s:.1f} s" + (f" ({stages})" if stages else ""))
     t.add_row("throughput", f"{s.invoices / total_s:,.0f} invoices/s, {s.bytes / total_s / 1e6:.1f} MB/s")
     if out is not None:
         t.add_row("décomptes", str(out))

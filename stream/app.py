@@ -120,6 +120,24 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
             log.info("worker resources loaded in %.1f s", time.perf_counter() - t0)
         return ctx
 
+    stats: dict[str, float] = defaultdict(float)
+    last_log = [time.monotonic()]
+
+    def account(stage: str, t0: float, n: int) -> None:
+        # time and volume per agent, logged every 10 s: where a worker's time goes
+        stats[stage + "_s"] += time.perf_counter() - t0
+        stats[stage + "_n"] += n
+        if time.monotonic() - last_log[0] > 10:
+            last_log[0] = time.monotonic()
+            log.info("agents: %s", ", ".join(f"{k} {v:,.1f}" for k, v in sorted(stats.items())))
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: set, **kwargs: Any) -> None:
+        # tells a supervising process (stream/runner.py) that this worker has joined and is ready
+        ready = os.environ.get("FSEFLOW_READY_FILE")
+        if ready:
+            Path(ready).write_text(str(os.getpid()))
+
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: set, **kwargs: Any) -> None:
         # a revoked partition may be liquidated elsewhere: its state must be rebuilt on return
@@ -160,6 +178,7 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
     async def decode_files(stream: Any) -> None:
         async for events in stream.take_events(settings.decode_batch, within=settings.batch_within):
             r = resources()
+            t0 = time.perf_counter()
             items = [(dec.Received.unpack(e.message.value), e.message.partition, e.message.offset) for e in events]
             seen = _Seen(r["seen"], r["conn"], [i[0].file_id for i in items])
             out = dec.decode_step(items, r["ref"], P, seen)
@@ -177,11 +196,15 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                              on_delivery=delivery)
             flush(prod)
             delivery.check()
+            account("decode", t0, len(items))
 
     @app.agent(t_invoices)
     async def liquidate(stream: Any) -> None:
         async for events in stream.take_events(settings.liquidate_batch, within=settings.batch_within):
             r = resources()
+            t0 = time.perf_counter()
+            n = 0
+            changelogs: list[tuple[int, bytes]] = []
             by_partition: dict[int, list[Any]] = defaultdict(list)
             for e in events:
                 by_partition[e.message.partition].append(e.message)
@@ -195,22 +218,30 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                     continue
                 batches = [dec.unpack_invoices(m.value) for m in todo]
                 out = liquidate_step(state, batches, todo[-1].offset + 1, r["bene"], r["pros"], r["ref"])
+                n += len(out.paid) + len(out.rejected)
+                stats["kernel_s"] += out.kernel_seconds
                 if out.paid:
                     prod.produce(topics.decomptes, value=orjson.dumps(out.paid), key=_key(p), partition=p,
                                  on_delivery=delivery)
                 if out.rejected:
                     prod.produce(topics.rejects, value=orjson.dumps(out.rejected), key=_key(p), partition=p,
                                  on_delivery=delivery)
-                flush(prod)
-                delivery.check()
-                prod.produce(topics.state, value=out.changelog, key=_key(p), partition=p, on_delivery=delivery)
+                changelogs.append((p, out.changelog))
+            # every décompte of the step is acknowledged before any changelog record is sent: a crash
+            # in between replays the step from the old state, never skips its décomptes
             flush(prod)
             delivery.check()
+            for p, value in changelogs:
+                prod.produce(topics.state, value=value, key=_key(p), partition=p, on_delivery=delivery)
+            flush(prod)
+            delivery.check()
+            account("liquidate", t0, n)
 
     @app.agent(t_sink)
     async def sink(stream: Any) -> None:
         async for events in stream.take_events(settings.sink_batch, within=settings.batch_within):
             r = resources()
+            t0 = time.perf_counter()
             rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for e in events:
                 rows[e.message.topic].extend(orjson.loads(e.message.value))
@@ -223,6 +254,7 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                 decomptes = rows[topics.decomptes] + rows[topics.rejects]
                 if decomptes:
                     store.write_decomptes(conn, decomptes)
+            account("sink", t0, len(decomptes))
 
     if preload:
         resources()

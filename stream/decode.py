@@ -80,7 +80,7 @@ def decode_step(items: list[tuple[Received, int, int]], ref: CompiledReference, 
     identity is a duplicate (C09, acknowledged, not liquidated); the same record replayed is not.
     """
     out = DecodeOutput()
-    parts: list[tuple[InvoiceCols, LineCols]] = []
+    parts: list[tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[Any], int]] = []
     metas: list[dict[str, np.ndarray]] = []
     acts: list[np.ndarray] = []
     files: list[list[str]] = []
@@ -123,7 +123,7 @@ def decode_step(items: list[tuple[Received, int, int]], ref: CompiledReference, 
         if not k:
             continue
         liq = rec.reception_date if rec.reception_date is not None else info.creation_date
-        parts.append(prepare(d.invoices, d.lines, d.lots, liq, ref))
+        parts.append((d.invoices, d.lines, d.lots, liq))
         meta = decompte.invoice_meta(d.invoices, d.lots, liq, file_ix=len(files))
         meta["received_at"] = np.full(k, rec.received_at, np.float64)
         meta["src_partition"] = np.full(k, src_p, np.int32)
@@ -135,7 +135,7 @@ def decode_step(items: list[tuple[Received, int, int]], ref: CompiledReference, 
         n += k
     out.n_invoices = n
     if n:
-        ic, lc = concat(parts)
+        ic, lc = _prepare_all(parts, ref)
         meta = {name: np.concatenate([m[name] for m in metas]) for name in metas[0]}
         act = np.concatenate(acts)
         where = beneficiary_partition(ic.nir_id, meta["rang"], partitions)
@@ -143,6 +143,27 @@ def decode_step(items: list[tuple[Received, int, int]], ref: CompiledReference, 
             rows = np.flatnonzero(where == p)
             out.invoices[int(p)] = pack_invoices(files, ic, lc, meta, act, c14, rows)
     return out
+
+
+def _prepare_all(parts: list[tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[Any], int]],
+                 ref: CompiledReference) -> tuple[InvoiceCols, LineCols]:
+    """`prepare` once over the files of a step (its code mapping costs per call, not per row):
+    columns concatenated, lot and line offsets shifted, each invoice with its file's date."""
+    if len(parts) == 1:
+        inv, lines, lots, liq = parts[0]
+        return prepare(inv, lines, lots, liq, ref)
+    invs, all_lots, liqs = [], [], []
+    n_lines = 0
+    for inv, lines, lots, liq in parts:
+        invs.append({**inv, "lot_idx": inv["lot_idx"] + np.int32(len(all_lots)),
+                     "line_start": inv["line_start"] + np.int32(n_lines)})
+        all_lots.extend(lots)
+        liqs.append(np.full(inv["lot_idx"].shape[0], liq, np.int32))
+        n_lines += lines["rec_type"].shape[0]
+    inv = {k: np.concatenate([x[k] for x in invs]) for k in invs[0]}
+    lines = {k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1]}
+    ic, lc = prepare(inv, lines, all_lots, 0, ref)
+    return ic._replace(liq_date=np.concatenate(liqs)), lc
 
 
 def _reason(r: Any) -> dict[str, Any]:

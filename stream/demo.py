@@ -25,7 +25,7 @@ class DemoOptions:
     invoices: int = 56_000
     seed: int = 1
     population: int | None = None
-    workers: int = 1
+    workers: int = 2
     partitions: int = 8
     out: Path | None = None
 
@@ -68,6 +68,8 @@ def run_demo(o: DemoOptions) -> int:
         with Workers(settings, folder, count=o.workers) as workers, db.connect(svc.database_url) as conn:
             bar = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
                            TimeElapsedColumn(), console=c)
+            timings["workers ready"] = workers.wait_ready()
+            c.print(f"{o.workers} worker(s) ready (directory loaded, group joined) in {timings['workers ready']:.1f} s")
             with bar:
                 sent = bar.add_task("ingested", total=len(files))
                 done = bar.add_task("décomptes", total=None)

@@ -44,7 +44,9 @@ class Workers:
     def start(self) -> subprocess.Popen[bytes]:
         k = len(self.procs)
         log = open(self.workdir / f"worker-{k}.log", "ab")
-        env = {**os.environ, **self.settings.env()}
+        ready = self.workdir / f"worker-{k}.ready"
+        ready.unlink(missing_ok=True)
+        env = {**os.environ, **self.settings.env(), "FSEFLOW_READY_FILE": str(ready)}
         proc = subprocess.Popen([sys.executable, "-m", "fseflow.cli", "worker", "--loglevel", self.loglevel],
                                 env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
         self.procs.append(proc)
@@ -58,6 +60,20 @@ class Workers:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+    def wait_ready(self, timeout: float = 120.0) -> float:
+        """Block until every running worker has joined the group (directory loaded); seconds waited."""
+        t0 = time.monotonic()
+        while True:
+            pending = [k for k, p in enumerate(self.procs)
+                       if p.poll() is None and not (self.workdir / f"worker-{k}.ready").exists()]
+            if not pending:
+                if not self.alive():
+                    raise PipelineError("every worker has stopped:\n" + self.log_tail())
+                return time.monotonic() - t0
+            if time.monotonic() - t0 > timeout:
+                raise PipelineError(f"workers {pending} not ready after {timeout:.0f} s:\n" + self.log_tail())
+            time.sleep(0.1)
 
     def alive(self) -> list[subprocess.Popen[bytes]]:
         return [p for p in self.procs if p.poll() is None]

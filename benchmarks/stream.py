@@ -1,0 +1,610 @@
+"""Stream benchmark: end-to-end throughput, latency at an offered rate, and the naive baseline.
+
+    python -m fseflow.benchmarks.stream [--invoices 56000] [--population N] [--workers 2,1]
+        [--partitions 8] [--rate 2000] [--latency-seconds 20] [--naive-invoices 3000]
+        [--profile] [--quick] [--flow DIR] [--out DIR]
+
+On real services (embedded Tansu and PostgreSQL, or KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL):
+generates one working day of flow on the full-scale population, loads the directory once into a
+template database, then every run gets a fresh copy of it and its own topic prefix:
+
+1. throughput, for each worker count: start the workers, warm them up (group joined, directory
+   and numba loaded, every partition's state restored) on the first files, then ingest the rest
+   as fast as possible and wait until PostgreSQL holds every décompte. invoices/s counts from the
+   first file sent to the last décompte written; peak RSS per worker is sampled every 0.2 s;
+2. latency: warm workers fed at a steady `--rate` invoices/s; p50/p95/p99 of reception →
+   liquidated and reception → décompte written, over the paced invoices only;
+3. the naive baseline (benchmarks/naive_agent.py: one event per invoice, a faust Table) on the
+   first `--naive-invoices` invoices of the same flow, its décomptes checked against the offline
+   engine's;
+4. with `--profile`, one more throughput run with py-spy attached to every worker: the functions
+   by share of the samples (own time, and inclusive time of the project's functions).
+
+Prints a plain table and writes the same figures to `<out>/stream-bench.json`. Not a test: it
+reports targets as met or not met, whatever the figures are.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+#: figures the pipeline is built for (README)
+TARGET_THROUGHPUT = 50_000      # invoices/s end to end
+TARGET_NAIVE_RATIO = 20.0       # batched / naive
+TARGET_P99 = 0.250              # seconds, reception → décompte, at TARGET_RATE
+TARGET_RATE = 2_000             # invoices/s offered
+TARGET_RSS = 2 << 30            # bytes per worker with the full-scale directory
+YEAR_INVOICES = 14_000_000
+FULL_SCALE = 782_783
+
+QUICK = {"invoices": 8_000, "population": 100_000, "latency_seconds": 10.0, "naive_invoices": 1_000, "workers": "2"}
+
+
+# --------------------------------------------------------------------------- flow and databases
+
+@dataclass(frozen=True)
+class FlowFile:
+    path: Path
+    invoices: int   # as the generator's manifest counts them
+
+
+def flow_files(flow: Path) -> list[FlowFile]:
+    """The generated files in arrival order, with their invoice counts (manifest.csv)."""
+    with open(flow / "manifest.csv", encoding="utf-8", newline="") as fh:
+        return [FlowFile(flow / "b2" / row["file"], int(row["invoices"])) for row in csv.DictReader(fh)]
+
+
+def take(files: list[FlowFile], invoices: float) -> list[FlowFile]:
+    """The first files holding about `invoices` invoices (at least one file)."""
+    out, n = [], 0
+    for f in files:
+        if out and n >= invoices:
+            break
+        out.append(f)
+        n += f.invoices
+    return out
+
+
+class Databases:
+    """Fresh databases on the server of `server_url`, copied from a template holding the directory."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
+        self.created: list[str] = []
+
+    def _admin(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(self.server_url, autocommit=True)
+
+    def url(self, name: str) -> str:
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(self.server_url, dbname=name)
+
+    def create(self, template: str | None = None) -> str:
+        """A new database (a copy of `template` if given); returns its name."""
+        from psycopg import errors, sql
+
+        name = f"fseflow_bench_{uuid.uuid4().hex[:10]}"
+        with self._admin() as conn:
+            if template is None:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            else:
+                try:  # FILE_COPY (PostgreSQL 15+) copies the files: much faster than WAL_LOG for 1 GB
+                    conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+                        sql.Identifier(name), sql.Identifier(template)))
+                except errors.SyntaxError:
+                    conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                        sql.Identifier(name), sql.Identifier(template)))
+        self.created.append(name)
+        return name
+
+    def drop(self, name: str) -> None:
+        from psycopg import sql
+
+        with self._admin() as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        if name in self.created:
+            self.created.remove(name)
+
+    def drop_all(self) -> None:
+        for name in list(self.created):
+            try:
+                self.drop(name)
+            except Exception as e:  # noqa: BLE001 - cleanup must go on
+                print(f"(could not drop database {name}: {type(e).__name__})", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- measurement helpers
+
+class RssSampler:
+    """Peak resident memory of each worker process (with its children), sampled every `every` s."""
+
+    def __init__(self, workers: Any, every: float = 0.2) -> None:
+        self.workers, self.every = workers, every
+        self.peak: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        import psutil
+
+        for k, proc in enumerate(list(self.workers.procs)):
+            try:
+                p = psutil.Process(proc.pid)
+                rss = p.memory_info().rss
+                for child in p.children(recursive=True):
+                    try:
+                        rss += child.memory_info().rss
+                    except psutil.Error:
+                        pass
+            except psutil.Error:
+                continue
+            self.peak[k] = max(self.peak.get(k, 0), rss)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> "RssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def drained_since(conn: Any, since: float) -> tuple[int, float]:
+    """Décomptes of the files received since `since` (epoch s), and when the last one was written."""
+    n, last = conn.execute("SELECT count(*), extract(epoch FROM max(written_at)) FROM decomptes"
+                           " WHERE received_at >= to_timestamp(%s)", (since,)).fetchone()
+    conn.commit()
+    return int(n), float(last or since)
+
+
+def latency_since(conn: Any, since: float) -> dict[str, Any]:
+    """p50/p95/p99/max (s) of reception → liquidated and → written, over décomptes received since `since`.
+
+    `store.latency_percentiles` restricted to the paced files (the warm-up ones are earlier)."""
+    row = conn.execute("""
+        SELECT count(*),
+               percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM liquidated_at - received_at)),
+               max(extract(epoch FROM liquidated_at - received_at)),
+               percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM written_at - received_at)),
+               max(extract(epoch FROM written_at - received_at)),
+               extract(epoch FROM max(received_at) - min(received_at))
+        FROM decomptes WHERE received_at >= to_timestamp(%s)""", (since,)).fetchone()
+    conn.commit()
+    n, liq, liq_max, wr, wr_max, span = row
+
+    def named(values: Any, top: Any) -> dict[str, float | None]:
+        vals = [float(v) for v in values] if values else [None, None, None]
+        return {**dict(zip(("p50", "p95", "p99"), vals)), "max": None if top is None else float(top)}
+
+    return {"n": int(n), "liquidation": named(liq, liq_max), "written": named(wr, wr_max),
+            "reception_span_s": None if span is None else float(span)}
+
+
+# --------------------------------------------------------------------------- profiling (py-spy)
+
+class Profiler:
+    """py-spy attached to each worker (raw collapsed stacks), stopped with SIGINT."""
+
+    RATE = 100
+
+    def __init__(self, pids: list[int], out: Path) -> None:
+        self.out = out
+        self.procs: list[tuple[subprocess.Popen[bytes], Path]] = []
+        self.t0 = 0.0
+        self.seconds = 0.0
+        exe = shutil.which("py-spy")
+        if exe is None:
+            raise RuntimeError("py-spy not found (pip install py-spy)")
+        for k, pid in enumerate(pids):
+            path = out / f"worker-{k}.collapsed.txt"
+            log = open(out / f"py-spy-{k}.log", "wb")
+            cmd = [exe, "record", "--pid", str(pid), "--rate", str(self.RATE), "--format", "raw", "--function",
+                   "--nonblocking", "--duration", "3600", "-o", str(path)]
+            self.procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), path))
+        self.t0 = time.perf_counter()
+
+    def stop(self) -> list[Path]:
+        self.seconds = time.perf_counter() - self.t0
+        paths = []
+        for proc, path in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if path.exists():
+                paths.append(path)
+        return paths
+
+
+def _frame_label(frame: str, root: str) -> tuple[str, bool]:
+    """`func (path:line)` → `func (last/two.py:line)`, and whether it is the project's code."""
+    if " (" not in frame:
+        return frame, False
+    func, where = frame.split(" (", 1)
+    where = where.rstrip(")")
+    ours = where.startswith(root)
+    path, _, line = where.rpartition(":")
+    short = "/".join(Path(path).parts[-2:]) if path else where
+    return f"{func} ({short}:{line})", ours
+
+
+def aggregate_profile(paths: list[Path], root: str, top: int = 15, expected_samples: float = 0.0) -> dict[str, Any]:
+    """Own-time and inclusive shares by function over the collapsed stacks of every worker."""
+    own: Counter[str] = Counter()
+    incl: Counter[str] = Counter()
+    total = 0
+    for path in paths:
+        for line in path.read_text("utf-8", "replace").splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not stack or not count.isdigit():
+                continue
+            n = int(count)
+            total += n
+            frames = [_frame_label(f, root) for f in stack.split(";")]
+            own[frames[-1][0]] += n
+            for label in {label for label, ours in frames if ours}:
+                incl[label] += n
+
+    def rows(c: Counter[str]) -> list[dict[str, Any]]:
+        return [{"function": f, "samples": n, "share": n / total if total else 0.0} for f, n in c.most_common(top)]
+
+    return {"samples": total, "busy_share": total / expected_samples if expected_samples else None,
+            "own": rows(own), "inclusive_project": rows(incl)}
+
+
+# --------------------------------------------------------------------------- the runs
+
+@dataclass
+class Context:
+    settings: Any            # base Settings (services' addresses, partitions)
+    dbs: Databases
+    template: str
+    files: list[FlowFile]
+    warm: list[FlowFile]     # warm-up files (the flow's first)
+    out: Path
+
+
+@contextmanager
+def pipeline(ctx: Context, name: str, workers: int) -> Iterator[tuple[Any, Any, Any, Path]]:
+    """A fresh database and topic prefix, `workers` worker processes warmed up on `ctx.warm`."""
+    from dataclasses import replace
+
+    from fseflow.infra import db
+    from fseflow.stream.ingest import ingest
+    from fseflow.stream.runner import Workers, wait_drained
+
+    workdir = ctx.out / name
+    workdir.mkdir(parents=True, exist_ok=True)
+    dbname = ctx.dbs.create(ctx.template)
+    settings = replace(ctx.settings, database_url=ctx.dbs.url(dbname), prefix=f"b{uuid.uuid4().hex[:8]}.")
+    try:
+        with Workers(settings, workdir, count=workers) as w, db.connect(settings.database_url) as conn, \
+                RssSampler(w) as rss:
+            t0 = time.perf_counter()
+            if hasattr(w, "wait_ready"):  # every worker has joined the group, its directory loaded
+                w.wait_ready(timeout=600)
+            t_ready = time.perf_counter() - t0
+            # the warm-up files reach every partition: numba loaded, state restored, connections open
+            ingest([f.path for f in ctx.warm], settings)
+            wait_drained(conn, len(ctx.warm), w, timeout=600, poll=0.1)
+            time.sleep(1.0)  # the last commits and changelog writes of the warm-up settle
+            print(f"  [{name}] {workers} worker(s) ready in {t_ready:.1f} s, warm in {time.perf_counter() - t0:.1f} s",
+                  flush=True)
+            yield settings, w, conn, rss
+    finally:
+        ctx.dbs.drop(dbname)
+
+
+def run_throughput(ctx: Context, files: list[FlowFile], workers: int, profile: bool = False) -> dict[str, Any]:
+    from fseflow.stream.ingest import ingest
+    from fseflow.stream.runner import wait_drained
+
+    name = f"throughput-{workers}w" + ("-profiled" if profile else "")
+    with pipeline(ctx, name, workers) as (settings, w, conn, rss):
+        prof = Profiler([p.pid for p in w.procs], ctx.out / name) if profile else None
+        since = time.time()
+        t0 = time.perf_counter()
+        sent = ingest([f.path for f in files], settings)
+        t_ingest = time.perf_counter() - t0
+        wait_drained(conn, len(ctx.warm) + len(files), w, timeout=3600, poll=0.25)
+        wall = time.perf_counter() - t0
+        paths = prof.stop() if prof else []
+        n, last_written = drained_since(conn, since)
+        elapsed = min(wall, last_written - since)  # the poll's period is not the pipeline's time
+        peak = [rss.peak.get(k, 0) for k in range(workers)]
+    res: dict[str, Any] = {
+        "workers": workers, "files": len(files), "invoices": n, "bytes": sent.bytes,
+        "ingest_s": t_ingest, "elapsed_s": elapsed, "invoices_per_s": n / elapsed, "files_per_s": len(files) / elapsed,
+        "year_hours": YEAR_INVOICES / (n / elapsed) / 3600, "peak_rss_bytes": peak,
+    }
+    if prof:
+        import fseflow
+
+        root = str(Path(fseflow.__file__).resolve().parent.parent)
+        res["profile"] = aggregate_profile(paths, root, expected_samples=Profiler.RATE * prof.seconds * workers)
+        res["profile"]["files"] = [str(p) for p in paths]
+    return res
+
+
+def run_latency(ctx: Context, files: list[FlowFile], workers: int, rate: float) -> dict[str, Any]:
+    from fseflow.stream.ingest import ingest
+    from fseflow.stream.runner import wait_drained
+
+    per_file = sum(f.invoices for f in files) / len(files)
+    files_per_s = rate / per_file
+    with pipeline(ctx, f"latency-{workers}w", workers) as (settings, w, conn, _):
+        since = time.time()
+        sent = ingest([f.path for f in files], settings, rate=files_per_s)
+        t_sent = time.time()
+        wait_drained(conn, len(ctx.warm) + len(files), w, timeout=600, poll=0.25)
+        _, last_written = drained_since(conn, since)
+        tail = max(0.0, last_written - t_sent)
+        lat = latency_since(conn, since)
+    return {"workers": workers, "offered_invoices_per_s": rate, "files_per_s": files_per_s,
+            "files": len(files), "invoices": lat["n"], "ingest_s": sent.seconds,
+            "achieved_invoices_per_s": lat["n"] / sent.seconds if sent.seconds else None,
+            "drain_after_last_send_s": tail, **{k: lat[k] for k in ("liquidation", "written")}}
+
+
+def run_naive_bench(ctx: Context, flow: Path, k: int) -> dict[str, Any]:
+    from dataclasses import replace
+
+    from fseflow.benchmarks.naive_agent import run_naive
+    from fseflow.offline import Engine
+    from fseflow.processors.directory import load_beneficiaries, load_professionals
+    from fseflow.stream.ingest import received
+
+    chosen = take(ctx.files, k)
+    items = [(received(f.path.read_bytes(), f.path.name), 0, i) for i, f in enumerate(chosen)]
+    dbname = ctx.dbs.create(ctx.template)
+    settings = replace(ctx.settings, database_url=ctx.dbs.url(dbname), prefix=f"n{uuid.uuid4().hex[:8]}.")
+    try:
+        res = run_naive(settings, items, ctx.out / "naive", limit=k)
+    finally:
+        ctx.dbs.drop(dbname)
+    # the naive agent's décomptes against the offline engine's on the same files, in order
+    engine = Engine(load_beneficiaries(flow / "beneficiaries.csv"), load_professionals(flow / "professionals.csv"))
+    want = {(r["file"], r["record"]): r for rec, _, _ in items
+            for r in engine.liquidate_file(rec.data, rec.name) if "lines" in r}
+    stream_only = ("file_id", "received_at", "liquidated_at", "partition")
+    keys = {(r["file"], r["record"]) for r in res.records}
+    differ = sum(1 for r in res.records
+                 if {f: v for f, v in r.items() if f not in stream_only} != want.get((r["file"], r["record"])))
+    return {"invoices": res.invoices, "seconds": res.seconds, "invoices_per_s": res.invoices_per_s,
+            "decomptes_on_topic": res.decomptes, "distinct_decomptes": len(keys),
+            "changelog_records": res.changelog_records, "table_keys": res.table_keys,
+            "state_hits": res.state_hits, "decomptes_differing_from_offline": differ,
+            "correct": res.decomptes == res.invoices == len(keys) and differ == 0
+                       and res.changelog_records == res.invoices}
+
+
+# --------------------------------------------------------------------------- report
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v * 1000:,.0f} ms"
+
+
+def _gib(v: float) -> str:
+    return f"{v / (1 << 30):.2f} GiB"
+
+
+def _met(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "NOT met")
+
+
+def report(r: dict[str, Any]) -> str:
+    lines: list[str] = []
+    add = lines.append
+    cfg = r["config"]
+    add(f"stream benchmark: {cfg['invoices']:,} invoices/day flow, population {cfg['population']:,}, "
+        f"{cfg['partitions']} partitions, {r['machine']['cpus']} CPUs")
+    add(f"setup: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["setup_s"].items()))
+    add("")
+    add("1. throughput, end to end (first file sent → last décompte in PostgreSQL; warm workers)")
+    add(f"   {'workers':>7} {'files':>6} {'invoices':>9} {'ingest':>8} {'elapsed':>8} {'invoices/s':>11} "
+        f"{'files/s':>8} {'14M (year)':>11}  peak RSS per worker")
+    for t in r["throughput"]:
+        add(f"   {t['workers']:>7} {t['files']:>6,} {t['invoices']:>9,} {t['ingest_s']:>7.1f}s {t['elapsed_s']:>7.1f}s "
+            f"{t['invoices_per_s']:>11,.0f} {t['files_per_s']:>8,.0f} {t['year_hours']:>9.2f} h  "
+            + ", ".join(_gib(b) for b in t["peak_rss_bytes"]))
+    lat = r.get("latency")
+    if lat:
+        add("")
+        add(f"2. latency at {lat['offered_invoices_per_s']:,.0f} invoices/s offered ({lat['files_per_s']:.0f} files/s, "
+            f"{lat['workers']} workers): {lat['invoices']:,} invoices in {lat['ingest_s']:.1f} s, "
+            f"achieved {lat['achieved_invoices_per_s']:,.0f} invoices/s; drained {lat['drain_after_last_send_s']:.2f} s "
+            "after the last file")
+        for key, label in (("liquidation", "reception → liquidated"), ("written", "reception → décompte written")):
+            v = lat[key]
+            add(f"   {label:<30} p50 {_ms(v['p50']):>9}  p95 {_ms(v['p95']):>9}  p99 {_ms(v['p99']):>9}  "
+                f"max {_ms(v['max']):>9}")
+    nv = r.get("naive")
+    if nv:
+        add("")
+        add(f"3. naive agent (one event per invoice, faust Table state; liquidation only, no decode, no PostgreSQL):")
+        add(f"   {nv['invoices']:,} invoices in {nv['seconds']:.2f} s = {nv['invoices_per_s']:,.0f} invoices/s; "
+            f"{nv['decomptes_on_topic']:,} décomptes on its topic ({nv['distinct_decomptes']:,} distinct), "
+            f"{nv['changelog_records']:,} Table changelog records, {nv['table_keys']:,} Table keys, "
+            f"{nv['state_hits']:,} invoices found state; differing from offline: "
+            f"{nv['decomptes_differing_from_offline']} -> {'correct' if nv['correct'] else 'WRONG'}")
+        for t in r["throughput"]:
+            add(f"   batched ({t['workers']} worker(s), end to end) / naive = "
+                f"{t['invoices_per_s'] / nv['invoices_per_s']:.1f} x")
+    prof = next((t["profile"] for t in r.get("profiled", []) if "profile" in t), None)
+    if prof:
+        pt = r["profiled"][0]
+        add("")
+        busy = f", workers busy {prof['busy_share']:.0%} of the time" if prof["busy_share"] is not None else ""
+        add(f"5. profile (py-spy, {pt['workers']} worker(s), run at {pt['invoices_per_s']:,.0f} invoices/s under "
+            f"the profiler; {prof['samples']:,} samples{busy})")
+        add("   own time by function:")
+        for row in prof["own"]:
+            add(f"   {row['share']:>6.1%}  {row['function']}")
+        add("   inclusive time, project functions:")
+        for row in prof["inclusive_project"]:
+            add(f"   {row['share']:>6.1%}  {row['function']}")
+    add("")
+    add("4. targets")
+    for t in r["targets"]:
+        add(f"   {t['what']:<52} {t['value']:>22}   target {t['target']:<14} {_met(t['met'])}")
+    return "\n".join(lines)
+
+
+def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    first = r["throughput"][0]
+    out.append({"what": f"throughput end to end ({first['workers']} workers)", "value": f"{first['invoices_per_s']:,.0f}/s",
+                "target": f">= {TARGET_THROUGHPUT:,}/s", "met": first["invoices_per_s"] >= TARGET_THROUGHPUT})
+    nv = r.get("naive")
+    if nv:
+        ratio = first["invoices_per_s"] / nv["invoices_per_s"]
+        out.append({"what": "batched / naive agent", "value": f"{ratio:.1f} x", "target": f">= {TARGET_NAIVE_RATIO:.0f} x",
+                    "met": ratio >= TARGET_NAIVE_RATIO})
+    lat = r.get("latency")
+    if lat:
+        p99 = lat["written"]["p99"]
+        at = lat["offered_invoices_per_s"]
+        out.append({"what": f"p99 reception → décompte written at {at:,.0f}/s", "value": _ms(p99),
+                    "target": f"<= {TARGET_P99 * 1000:.0f} ms at {TARGET_RATE:,}/s",
+                    "met": None if at < TARGET_RATE or p99 is None else p99 <= TARGET_P99})
+    peak = max(b for t in r["throughput"] for b in t["peak_rss_bytes"])
+    full = r["config"]["population"] >= FULL_SCALE
+    out.append({"what": "peak worker RSS" + ("" if full else f" (population {r['config']['population']:,}: not full scale)"),
+                "value": _gib(peak), "target": f"<= {_gib(TARGET_RSS)}", "met": (peak <= TARGET_RSS) if full else None})
+    return out
+
+
+# --------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--invoices", type=int, default=56_000, help="invoices of the flow (default one working day)")
+    p.add_argument("--population", type=int, default=None, help="protected persons (default full scale, 782,783)")
+    p.add_argument("--workers", default="2,1", help="worker counts of the throughput runs, e.g. 2,1 (the first one "
+                   "also runs the latency and profile runs)")
+    p.add_argument("--partitions", type=int, default=8)
+    p.add_argument("--rate", type=float, default=TARGET_RATE, help="offered invoices/s of the latency run")
+    p.add_argument("--latency-seconds", type=float, default=20.0)
+    p.add_argument("--naive-invoices", type=int, default=3_000)
+    p.add_argument("--profile", action="store_true", help="one more throughput run with py-spy on every worker")
+    p.add_argument("--quick", action="store_true", help="8,000 invoices, population 100,000, 10 s of latency, "
+                   "1,000 naive invoices, 2 workers (a few minutes)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--flow", type=Path, default=None, help="a `fseflow generate` folder to use instead of generating")
+    p.add_argument("--out", type=Path, default=Path("out/stream-bench"))
+    a = p.parse_args(argv)
+    if a.quick:
+        given = {arg.split("=")[0].lstrip("-").replace("-", "_") for arg in (argv if argv is not None else sys.argv[1:])
+                 if arg.startswith("--")}
+        for k, v in QUICK.items():
+            if k not in given:
+                setattr(a, k, v)
+    counts = [int(x) for x in str(a.workers).split(",") if x.strip()]
+    population = a.population or FULL_SCALE
+    out = a.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+
+    from fseflow.generator import generate
+    from fseflow.infra import db
+    from fseflow.infra.services import services
+    from fseflow.stream.settings import Settings
+
+    scratch = Path(tempfile.mkdtemp(prefix="fseflow-stream-bench-"))
+    setup: dict[str, float] = {}
+    result: dict[str, Any] = {
+        "config": {"invoices": a.invoices, "population": population, "workers": counts, "partitions": a.partitions,
+                   "rate": a.rate, "latency_seconds": a.latency_seconds, "naive_invoices": a.naive_invoices,
+                   "seed": a.seed, "quick": a.quick, "profile": a.profile},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "setup_s": setup,
+    }
+    try:
+        flow = a.flow
+        # the latency run needs rate × seconds invoices of its own: the flow holds at least that many
+        need = max(a.invoices, math.ceil(a.rate * a.latency_seconds * 1.05))
+        if flow is None:
+            flow = scratch / "flow"
+            t = time.perf_counter()
+            print(f"generating {need:,} invoices (population {population:,}) ...", flush=True)
+            generate(flow, invoices=need, seed=a.seed, start_date=None, days=max(1, need // 56_000),
+                     population=a.population)
+            setup["generate"] = time.perf_counter() - t
+        files = flow_files(flow)
+        total = sum(f.invoices for f in files)
+        warm_n = min(max(48, len(files) // 50), len(files) // 4)
+        warm, rest = files[:warm_n], files[warm_n:]
+        throughput_files = take(rest, a.invoices - sum(f.invoices for f in warm))
+        latency_files = take(rest, a.rate * a.latency_seconds)
+        print(f"flow: {len(files):,} files, {total:,} invoices ({total / len(files):.1f} per file); warm-up on "
+              f"the first {len(warm)} files", flush=True)
+        t = time.perf_counter()
+        with services(scratch / "services") as svc:
+            setup["services"] = time.perf_counter() - t
+            dbs = Databases(svc.database_url)
+            try:
+                t = time.perf_counter()
+                template = dbs.create()
+                db.migrate(dbs.url(template))
+                db.load_reference(dbs.url(template), flow / "beneficiaries.csv", flow / "professionals.csv")
+                setup["load reference"] = time.perf_counter() - t
+                base = Settings(kafka_bootstrap=svc.kafka_bootstrap, database_url="", partitions=a.partitions)
+                ctx = Context(base, dbs, template, files, warm, out)
+                print(f"services up ({'embedded' if svc.embedded_kafka else 'external'} Kafka, "
+                      f"{'embedded' if svc.embedded_postgres else 'external'} PostgreSQL); directory loaded in "
+                      f"{setup['load reference']:.1f} s", flush=True)
+                result["throughput"] = []
+                for w in counts:
+                    r = run_throughput(ctx, throughput_files, w)
+                    print(f"  throughput, {w} worker(s): {r['invoices_per_s']:,.0f} invoices/s", flush=True)
+                    result["throughput"].append(r)
+                if a.latency_seconds > 0 and a.rate > 0:
+                    result["latency"] = run_latency(ctx, latency_files, counts[0], a.rate)
+                    print(f"  latency: p99 written {_ms(result['latency']['written']['p99'])}", flush=True)
+                if a.naive_invoices > 0:
+                    result["naive"] = run_naive_bench(ctx, flow, a.naive_invoices)
+                    print(f"  naive: {result['naive']['invoices_per_s']:,.0f} invoices/s", flush=True)
+                if a.profile:
+                    result["profiled"] = [run_throughput(ctx, throughput_files, counts[0], profile=True)]
+            finally:
+                dbs.drop_all()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    result["targets"] = targets(result)
+    text = report(result)
+    print()
+    print(text)
+    (out / "stream-bench.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"\nfigures written to {out / 'stream-bench.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
