@@ -174,6 +174,57 @@ class RssSampler:
         self._thread.join()
 
 
+class CpuMeter:
+    """CPU seconds used on the machine between start() and stop(), by kind of process."""
+
+    def __init__(self, worker_pids: list[int]) -> None:
+        self.worker_pids = set(worker_pids)
+        self.t0 = 0.0
+        self.seconds = 0.0
+        self.start_times: dict[tuple[int, float], float] = {}
+        self.by_kind: dict[str, float] = {}
+
+    def _kind(self, p: Any) -> str:
+        name = (p.info.get("name") or "").lower()
+        if p.pid in self.worker_pids or (p.info.get("ppid") in self.worker_pids):
+            return "workers"
+        if p.pid == os.getpid():
+            return "benchmark (ingest, polling)"
+        if name.startswith("postgres"):
+            return "postgresql"
+        if "tansu" in name:
+            return "broker (tansu)"
+        if "py-spy" in name:
+            return "profiler (py-spy)"
+        return "other"
+
+    def _snapshot(self) -> dict[tuple[int, float], tuple[str, float]]:
+        import psutil
+
+        out = {}
+        for p in psutil.process_iter(["name", "ppid", "cpu_times", "create_time"]):
+            t = p.info.get("cpu_times")
+            if t is None:
+                continue
+            out[(p.pid, p.info["create_time"])] = (self._kind(p), t.user + t.system)
+        return out
+
+    def start(self) -> "CpuMeter":
+        self.t0 = time.perf_counter()
+        self.start_times = {k: v for k, (_, v) in self._snapshot().items()}
+        return self
+
+    def stop(self) -> dict[str, Any]:
+        self.seconds = time.perf_counter() - self.t0
+        used: Counter[str] = Counter()
+        for k, (kind, t) in self._snapshot().items():
+            used[kind] += t - self.start_times.get(k, 0.0)
+        cores = os.cpu_count() or 1
+        self.by_kind = {k: round(v, 2) for k, v in used.most_common()}
+        return {"wall_s": self.seconds, "cpu_s": self.by_kind,
+                "machine_busy": sum(used.values()) / (cores * self.seconds) if self.seconds else None}
+
+
 def drained_since(conn: Any, since: float) -> tuple[int, float]:
     """Décomptes of the files received since `since` (epoch s), and when the last one was written."""
     n, last = conn.execute("SELECT count(*), extract(epoch FROM max(written_at)) FROM decomptes"
@@ -244,16 +295,14 @@ class Profiler:
         return paths
 
 
+#: top folders of the repository (py-spy names frames by path relative to sys.path)
+_PROJECT = ("fseflow/", "codecs/", "processors/", "stream/", "infra/", "benchmarks/")
+
+
 def _frame_label(frame: str, root: str) -> tuple[str, bool]:
-    """`func (path:line)` → `func (last/two.py:line)`, and whether it is the project's code."""
-    if " (" not in frame:
-        return frame, False
-    func, where = frame.split(" (", 1)
-    where = where.rstrip(")")
-    ours = where.startswith(root)
-    path, _, line = where.rpartition(":")
-    short = "/".join(Path(path).parts[-2:]) if path else where
-    return f"{func} ({short}:{line})", ours
+    """The frame as py-spy names it (`func (path:line)`), and whether it is the project's code."""
+    where = frame.rpartition(" (")[2]
+    return frame, where.startswith(_PROJECT) or where.startswith(root)
 
 
 def aggregate_profile(paths: list[Path], root: str, top: int = 15, expected_samples: float = 0.0) -> dict[str, Any]:
@@ -330,12 +379,14 @@ def run_throughput(ctx: Context, files: list[FlowFile], workers: int, profile: b
     name = f"throughput-{workers}w" + ("-profiled" if profile else "")
     with pipeline(ctx, name, workers) as (settings, w, conn, rss):
         prof = Profiler([p.pid for p in w.procs], ctx.out / name) if profile else None
+        cpu = CpuMeter([p.pid for p in w.procs]).start()
         since = time.time()
         t0 = time.perf_counter()
         sent = ingest([f.path for f in files], settings)
         t_ingest = time.perf_counter() - t0
         wait_drained(conn, len(ctx.warm) + len(files), w, timeout=3600, poll=0.25)
         wall = time.perf_counter() - t0
+        used = cpu.stop()
         paths = prof.stop() if prof else []
         n, last_written = drained_since(conn, since)
         elapsed = min(wall, last_written - since)  # the poll's period is not the pipeline's time
@@ -343,7 +394,7 @@ def run_throughput(ctx: Context, files: list[FlowFile], workers: int, profile: b
     res: dict[str, Any] = {
         "workers": workers, "files": len(files), "invoices": n, "bytes": sent.bytes,
         "ingest_s": t_ingest, "elapsed_s": elapsed, "invoices_per_s": n / elapsed, "files_per_s": len(files) / elapsed,
-        "year_hours": YEAR_INVOICES / (n / elapsed) / 3600, "peak_rss_bytes": peak,
+        "year_hours": YEAR_INVOICES / (n / elapsed) / 3600, "peak_rss_bytes": peak, "cpu": used,
     }
     if prof:
         import fseflow
@@ -435,6 +486,10 @@ def report(r: dict[str, Any]) -> str:
         add(f"   {t['workers']:>7} {t['files']:>6,} {t['invoices']:>9,} {t['ingest_s']:>7.1f}s {t['elapsed_s']:>7.1f}s "
             f"{t['invoices_per_s']:>11,.0f} {t['files_per_s']:>8,.0f} {t['year_hours']:>9.2f} h  "
             + ", ".join(_gib(b) for b in t["peak_rss_bytes"]))
+    for t in r["throughput"]:
+        c = t["cpu"]
+        add(f"   CPU during the {t['workers']}-worker run ({c['wall_s']:.1f} s, machine {c['machine_busy']:.0%} busy): "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in c["cpu_s"].items()))
     lat = r.get("latency")
     if lat:
         add("")
