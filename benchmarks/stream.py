@@ -305,10 +305,26 @@ def _frame_label(frame: str, root: str) -> tuple[str, bool]:
     return frame, where.startswith(_PROJECT) or where.startswith(root)
 
 
+#: the worker's entry frames, above the agents (inclusive share ~100 %: not worth a line)
+_ENTRY = ("fseflow/cli.py", "stream/worker.py")
+_AGENTS = {"decode_files (stream/app.py": "decode agent", "liquidate (stream/app.py": "liquidate agent",
+           "sink (stream/app.py": "sink agent"}
+
+
+def _agent(stack: str) -> str:
+    for frame, name in _AGENTS.items():
+        if frame in stack:
+            return name
+    if "WorkerThread.run" in stack:
+        return "consumer thread (aiokafka)"
+    return "faust, asyncio and the rest"
+
+
 def aggregate_profile(paths: list[Path], root: str, top: int = 15, expected_samples: float = 0.0) -> dict[str, Any]:
     """Own-time and inclusive shares by function over the collapsed stacks of every worker."""
     own: Counter[str] = Counter()
     incl: Counter[str] = Counter()
+    agents: Counter[str] = Counter()
     total = 0
     for path in paths:
         for line in path.read_text("utf-8", "replace").splitlines():
@@ -319,13 +335,15 @@ def aggregate_profile(paths: list[Path], root: str, top: int = 15, expected_samp
             total += n
             frames = [_frame_label(f, root) for f in stack.split(";")]
             own[frames[-1][0]] += n
-            for label in {label for label, ours in frames if ours}:
+            for label in {label for label, ours in frames if ours and not label.rpartition(" (")[2].startswith(_ENTRY)}:
                 incl[label] += n
+            agents[_agent(stack)] += n
 
     def rows(c: Counter[str]) -> list[dict[str, Any]]:
         return [{"function": f, "samples": n, "share": n / total if total else 0.0} for f, n in c.most_common(top)]
 
     return {"samples": total, "busy_share": total / expected_samples if expected_samples else None,
+            "by_agent": {k: n / total for k, n in agents.most_common()} if total else {},
             "own": rows(own), "inclusive_project": rows(incl)}
 
 
@@ -477,7 +495,7 @@ def report(r: dict[str, Any]) -> str:
     cfg = r["config"]
     add(f"stream benchmark: {cfg['invoices']:,} invoices/day flow, population {cfg['population']:,}, "
         f"{cfg['partitions']} partitions, {r['machine']['cpus']} CPUs")
-    add(f"setup: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["setup_s"].items()))
+    add("setup: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["setup_s"].items()))
     add("")
     add("1. throughput, end to end (first file sent → last décompte in PostgreSQL; warm workers)")
     add(f"   {'workers':>7} {'files':>6} {'invoices':>9} {'ingest':>8} {'elapsed':>8} {'invoices/s':>11} "
@@ -504,7 +522,7 @@ def report(r: dict[str, Any]) -> str:
     nv = r.get("naive")
     if nv:
         add("")
-        add(f"3. naive agent (one event per invoice, faust Table state; liquidation only, no decode, no PostgreSQL):")
+        add("3. naive agent (one event per invoice, faust Table state; liquidation only, no decode, no PostgreSQL):")
         add(f"   {nv['invoices']:,} invoices in {nv['seconds']:.2f} s = {nv['invoices_per_s']:,.0f} invoices/s; "
             f"{nv['decomptes_on_topic']:,} décomptes on its topic ({nv['distinct_decomptes']:,} distinct), "
             f"{nv['changelog_records']:,} Table changelog records, {nv['table_keys']:,} Table keys, "
@@ -518,16 +536,17 @@ def report(r: dict[str, Any]) -> str:
         pt = r["profiled"][0]
         add("")
         busy = f", workers busy {prof['busy_share']:.0%} of the time" if prof["busy_share"] is not None else ""
-        add(f"5. profile (py-spy, {pt['workers']} worker(s), run at {pt['invoices_per_s']:,.0f} invoices/s under "
+        add(f"4. profile (py-spy, {pt['workers']} worker(s), run at {pt['invoices_per_s']:,.0f} invoices/s under "
             f"the profiler; {prof['samples']:,} samples{busy})")
-        add("   own time by function:")
+        add("   by agent: " + ", ".join(f"{k} {v:.0%}" for k, v in prof["by_agent"].items()))
+        add("   own time by function (time in C code — orjson, numba, psycopg — counts in its Python caller):")
         for row in prof["own"]:
             add(f"   {row['share']:>6.1%}  {row['function']}")
         add("   inclusive time, project functions:")
         for row in prof["inclusive_project"]:
             add(f"   {row['share']:>6.1%}  {row['function']}")
     add("")
-    add("4. targets")
+    add("5. targets")
     for t in r["targets"]:
         add(f"   {t['what']:<52} {t['value']:>22}   target {t['target']:<14} {_met(t['met'])}")
     return "\n".join(lines)

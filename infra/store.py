@@ -151,14 +151,16 @@ def _file(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def seen_files(conn: psycopg.Connection[Any], file_ids: Sequence[str]) -> dict[str, str]:
-    """C09 identities of those files already accepted: `sha:<file_id>` and `seq:<emitter>:<sequence>`
-    → `<name>|<src>` (the map stream/decode.py's `decode_step` keeps; `src` tells a replay of the
-    same record from a second sending)."""
+def seen_files(conn: psycopg.Connection[Any], file_ids: Sequence[str],
+               emitters: Sequence[int] = ()) -> dict[str, str]:
+    """C09 identities of the files already accepted with these SHA-256 or from these emitters:
+    `sha:<file_id>` and `seq:<emitter>:<sequence>` → `<name>|<src>` (the map stream/decode.py's
+    `decode_step` keeps; `src` tells a replay of the same record from a second sending)."""
     seen: dict[str, str] = {}
     for file_id, name, emitter, sequence, src in conn.execute(
-            "SELECT file_id, name, emitter, file_sequence, src FROM files WHERE file_id = ANY(%s)"
-            " AND arl_status <> 'N' ORDER BY received_at", (list(file_ids),)):
+            "SELECT file_id, name, emitter, file_sequence, src FROM files"
+            " WHERE (file_id = ANY(%s) OR emitter = ANY(%s)) AND arl_status <> 'N' ORDER BY received_at",
+            (list(file_ids), list(emitters))):
         marker = f"{name}|{src}"
         seen.setdefault(f"sha:{file_id}", marker)
         seen.setdefault(f"seq:{emitter}:{sequence}", marker)

@@ -180,7 +180,8 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
             r = resources()
             t0 = time.perf_counter()
             items = [(dec.Received.unpack(e.message.value), e.message.partition, e.message.offset) for e in events]
-            seen = _Seen(r["seen"], r["conn"], [i[0].file_id for i in items])
+            seen = _Seen(r["seen"], r["conn"], [i[0].file_id for i in items],
+                         [dec.emitter_number(i[0].data) for i in items])
             out = dec.decode_step(items, r["ref"], P, seen)
             prod, delivery = r["producer"], r["delivery"]
             for p, value in out.invoices.items():
@@ -267,11 +268,11 @@ class _Seen(dict):  # type: ignore[type-arg]
     `fse.lots` is keyed by emitter, so one worker sees all of an emitter's files at a time; the
     memory covers files still in flight, PostgreSQL everything already received."""
 
-    def __init__(self, memory: dict[str, str], conn: Any, file_ids: list[str]) -> None:
+    def __init__(self, memory: dict[str, str], conn: Any, file_ids: list[str], emitters: list[int]) -> None:
         super().__init__()
         self.memory = memory
         from fseflow.infra import store
-        for k, v in store.seen_files(conn, file_ids).items():
+        for k, v in store.seen_files(conn, file_ids, [e for e in emitters if e >= 0]).items():
             memory.setdefault(k, v)
         self.update(memory)
 

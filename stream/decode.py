@@ -55,6 +55,12 @@ def emitter_key(data: bytes) -> bytes:
     return bytes(data[_EMITTER.start - 1:_EMITTER.start - 1 + _EMITTER.length])
 
 
+def emitter_number(data: bytes) -> int:
+    """The emitter's PS number from the header, -1 when unreadable (looked up for C09)."""
+    raw = emitter_key(data)
+    return int(raw) if raw.isdigit() else -1
+
+
 @dataclass
 class DecodeOutput:
     receipts: list[dict[str, Any]] = field(default_factory=list)   # rows of `files`
