@@ -17,6 +17,7 @@ transactions (the embedded broker does not support them):
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import struct
@@ -30,6 +31,7 @@ import faust
 import orjson
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
+from fseflow.codecs.batch import BatchFormatError
 from fseflow.stream.settings import Settings
 from fseflow.stream.topics import Topics, ensure_topics
 
@@ -179,10 +181,24 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
         async for events in stream.take_events(settings.decode_batch, within=settings.batch_within):
             r = resources()
             t0 = time.perf_counter()
-            items = [(dec.Received.unpack(e.message.value), e.message.partition, e.message.offset) for e in events]
+            items, bad = [], []
+            for e in events:
+                m = e.message
+                try:
+                    items.append((dec.Received.unpack(m.value), m.partition, m.offset))
+                except (BatchFormatError, KeyError, TypeError) as exc:
+                    bad.append((m, exc))
             seen = _Seen(r["seen"], r["conn"], [i[0].file_id for i in items],
                          [dec.emitter_number(i[0].data) for i in items])
             out = dec.decode_step(items, r["ref"], P, seen)
+            for m, exc in bad:
+                # a value that is not an intake record: refused with its reason, kept in PostgreSQL
+                src, fid = f"{m.partition}:{m.offset}", hashlib.sha256(m.value or b"").hexdigest()
+                name = f"record {src} of {topics.lots}"
+                msg = f"not an fseflow intake record: {type(exc).__name__}"
+                out.receipts.append(dec.unreadable_receipt(None, src, dec.NOT_B2, msg, file_id=fid, name=name))
+                out.refused.append(dec.unreadable_refusal(name, fid, src, dec.NOT_B2, msg))
+                log.warning("%s refused: %s", name, msg)
             prod, delivery = r["producer"], r["delivery"]
             for p, value in out.invoices.items():
                 prod.produce(topics.invoices, value=value, key=_key(p), partition=p, on_delivery=delivery)

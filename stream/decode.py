@@ -18,11 +18,14 @@ import numpy as np
 
 from fseflow.codecs import b2, batch, decompte
 from fseflow.codecs.b2_layouts import LAYOUTS
+from fseflow.exceptions import InputError
 from fseflow.processors.claims import InvoiceCols, LineCols, concat, prepare
 from fseflow.processors.reference import CompiledReference
 from fseflow.stream.partitioning import beneficiary_partition
 
 DUPLICATE_FILE = "8009-001"
+#: a record that is not a B2 file at all (C03: no file header first)
+NOT_B2 = "8003-001"
 _EMITTER = LAYOUTS["000"]["emitter_ps_number"]
 
 
@@ -53,6 +56,22 @@ def emitter_key(data: bytes) -> bytes:
 
     Every file of one emitter lands in one partition, so both C09 checks are local to it."""
     return bytes(data[_EMITTER.start - 1:_EMITTER.start - 1 + _EMITTER.length])
+
+
+def unreadable_receipt(rec: "Received | None", src: str, code: str, message: str,
+                       file_id: str | None = None, name: str | None = None) -> dict[str, Any]:
+    """The `files` row of a record that could not be decoded at all."""
+    return {"file_id": file_id or rec.file_id, "name": name or rec.name, "size": len(rec.data) if rec else 0,
+            "emitter": None, "file_sequence": None, "creation_date": None,
+            "received_at": rec.received_at if rec else time.time(), "arl_status": "N",
+            "arl_reasons": [{"code": code, "lot": 0, "record": 1, "field": None, "message": message}],
+            "n_lots": 0, "n_lots_refused": 0, "n_invoices": 0, "decoded_at": time.time(), "duplicate_of": None,
+            "src": src}
+
+
+def unreadable_refusal(name: str, file_id: str, src: str, code: str, message: str) -> dict[str, Any]:
+    return {"file": name, "lot": None, "status": "rejected", "file_id": file_id, "src": src,
+            "rejects": [{"code": code, "line": None, "field": None, "record": 1, "message": message}]}
 
 
 def emitter_number(data: bytes) -> int:
@@ -93,7 +112,13 @@ def decode_step(items: list[tuple[Received, int, int]], ref: CompiledReference, 
     c14: dict[int, str] = {}
     n = 0
     for rec, src_p, src_o in items:
-        d = b2.decode(rec.data, rec.name, reception_date=rec.reception_date, production=production)
+        try:
+            d = b2.decode(rec.data, rec.name, reception_date=rec.reception_date, production=production)
+        except InputError as e:
+            # not B2 at all: refused with its reason and kept, like a negative ARL (never dropped)
+            out.receipts.append(unreadable_receipt(rec, f"{src_p}:{src_o}", NOT_B2, str(e)))
+            out.refused.append(unreadable_refusal(rec.name, rec.file_id, f"{src_p}:{src_o}", NOT_B2, str(e)))
+            continue
         info = d.file
         marker = f"{rec.name}|{src_p}:{src_o}"
         keys = (f"sha:{rec.file_id}", f"seq:{info.emitter_ps_number}:{info.file_sequence}")

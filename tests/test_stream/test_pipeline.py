@@ -18,9 +18,11 @@ import pytest
 from fseflow.infra import db, store
 from fseflow.offline import Engine
 from fseflow.processors.directory import load_beneficiaries, load_professionals
+from fseflow.stream.app import flush, producer
 from fseflow.stream.ingest import ingest
 from fseflow.stream.runner import Workers, progress, wait_drained
 from fseflow.stream.settings import Settings
+from fseflow.stream.topics import Topics
 from fseflow.tests.test_generator.support import b2_files
 
 pytestmark = pytest.mark.slow
@@ -117,3 +119,16 @@ def test_a_file_ingested_again_is_acknowledged_not_liquidated(flow: Path, pipeli
                                                 ("again.b2", files[3].name, "N")], key=str)
         refused = [r for r in store.read_refused(conn) if r["rejects"][0]["code"] == "8009-001"]
         assert sorted(r["file"] for r in refused) == sorted(["again.b2", files[3].name])
+
+        # input that is not B2, and a value that is not even an intake record: refused and kept
+        notes = tmp_path / "notes.b2"
+        notes.write_bytes(b"hello\n")
+        ingest([notes], pipeline)
+        prod = producer(pipeline)
+        prod.produce(Topics.named(pipeline.prefix).lots, value=b"garbage", key=b"x")
+        flush(prod)
+        wait_drained(conn, len(files) + 4, workers, timeout=120)
+        bad = {r["file"]: r["rejects"][0] for r in store.read_refused(conn) if r["rejects"][0]["code"] == "8003-001"}
+        assert set(bad) == {"notes.b2"} | {n for n in bad if n.startswith("record ")} and len(bad) == 2
+        assert "not an fseflow intake record" in [m["message"] for n, m in bad.items() if n != "notes.b2"][0]
+        assert workers.alive()

@@ -138,3 +138,14 @@ def test_batch_codec_round_trip_and_errors() -> None:
         batch.unpack(b"XXXX\0\0\0\0{}")
     with pytest.raises(batch.BatchFormatError, match="runs past"):
         batch.unpack(batch.pack({}, {"a": np.arange(5)})[:-8])
+
+
+def test_a_record_that_is_not_b2_is_refused_with_its_reason_not_dropped(flow: Path) -> None:
+    good = b2_files(flow)[0]
+    items = [(received(b"hello\n", "notes.b2"), 1, 7), (received(good.read_bytes(), good.name), 1, 8)]
+    out = dec.decode_step(items, compile_reference(), 2, {})
+    assert [r["arl_status"] for r in out.receipts] == ["N", "P"]
+    (refused,) = out.refused
+    assert (refused["file"], refused["src"], refused["rejects"][0]["code"]) == ("notes.b2", "1:7", dec.NOT_B2)
+    assert "notes.b2" in refused["rejects"][0]["message"]
+    assert out.n_invoices == out.receipts[1]["n_invoices"] > 0
