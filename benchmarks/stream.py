@@ -252,7 +252,16 @@ def latency_since(conn: Any, since: float) -> dict[str, Any]:
         vals = [float(v) for v in values] if values else [None, None, None]
         return {**dict(zip(("p50", "p95", "p99"), vals)), "max": None if top is None else float(top)}
 
+    hops = conn.execute("""
+        SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM f.decoded_at - d.received_at)),
+               percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM d.liquidated_at - f.decoded_at)),
+               percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM d.written_at - d.liquidated_at))
+        FROM decomptes d JOIN files f ON f.file_id = d.file_id AND f.duplicate_of IS NULL
+        WHERE d.received_at >= to_timestamp(%s)""", (since,)).fetchone()
+    conn.commit()
+    names = ("received → decoded", "decoded → liquidated", "liquidated → written")
     return {"n": int(n), "liquidation": named(liq, liq_max), "written": named(wr, wr_max),
+            "hops": {k: named(v, None) for k, v in zip(names, hops or (None, None, None))},
             "reception_span_s": None if span is None else float(span)}
 
 
@@ -440,7 +449,7 @@ def run_latency(ctx: Context, files: list[FlowFile], workers: int, rate: float) 
     return {"workers": workers, "offered_invoices_per_s": rate, "files_per_s": files_per_s,
             "files": len(files), "invoices": lat["n"], "ingest_s": sent.seconds,
             "achieved_invoices_per_s": lat["n"] / sent.seconds if sent.seconds else None,
-            "drain_after_last_send_s": tail, **{k: lat[k] for k in ("liquidation", "written")}}
+            "drain_after_last_send_s": tail, **{k: lat[k] for k in ("liquidation", "written", "hops")}}
 
 
 def run_naive_bench(ctx: Context, flow: Path, k: int) -> dict[str, Any]:
@@ -519,6 +528,8 @@ def report(r: dict[str, Any]) -> str:
             v = lat[key]
             add(f"   {label:<30} p50 {_ms(v['p50']):>9}  p95 {_ms(v['p95']):>9}  p99 {_ms(v['p99']):>9}  "
                 f"max {_ms(v['max']):>9}")
+        for label, v in lat.get("hops", {}).items():
+            add(f"     hop {label:<26} p50 {_ms(v['p50']):>9}  p95 {_ms(v['p95']):>9}  p99 {_ms(v['p99']):>9}")
     nv = r.get("naive")
     if nv:
         add("")
