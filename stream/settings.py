@@ -27,6 +27,8 @@ class Settings:
     sink_batch: int = 64
     #: longest wait for a batch to fill (seconds): bounds the latency added by batching
     batch_within: float = 0.05
+    #: longest wait of a fetch at the broker (ms): each hop's latency floor when the flow is light
+    fetch_wait_ms: int = 20
     #: consumer session timeout (s): group joins take ~3 s instead of ~23 s with 6 s here
     session_timeout: float = 6.0
 
@@ -36,7 +38,8 @@ class Settings:
         s = cls(kafka_bootstrap=kafka_bootstrap or env.get("KAFKA_BOOTSTRAP_SERVERS", ""),
                 database_url=database_url or env.get("DATABASE_URL", ""))
         ints = {"partitions": "FSEFLOW_PARTITIONS", "decode_batch": "FSEFLOW_DECODE_BATCH",
-                "liquidate_batch": "FSEFLOW_LIQUIDATE_BATCH", "sink_batch": "FSEFLOW_SINK_BATCH"}
+                "liquidate_batch": "FSEFLOW_LIQUIDATE_BATCH", "sink_batch": "FSEFLOW_SINK_BATCH",
+                "fetch_wait_ms": "FSEFLOW_FETCH_WAIT_MS"}
         changes: dict[str, object] = {k: int(env[v]) for k, v in ints.items() if env.get(v)}
         if env.get("FSEFLOW_TOPIC_PREFIX"):
             changes["prefix"] = env["FSEFLOW_TOPIC_PREFIX"]
@@ -52,4 +55,4 @@ class Settings:
                 "FSEFLOW_PARTITIONS": str(self.partitions), "FSEFLOW_TOPIC_PREFIX": self.prefix,
                 "FSEFLOW_APP_ID": self.app_id, "FSEFLOW_DECODE_BATCH": str(self.decode_batch),
                 "FSEFLOW_LIQUIDATE_BATCH": str(self.liquidate_batch), "FSEFLOW_SINK_BATCH": str(self.sink_batch),
-                "FSEFLOW_BATCH_WITHIN": str(self.batch_within)}
+                "FSEFLOW_BATCH_WITHIN": str(self.batch_within), "FSEFLOW_FETCH_WAIT_MS": str(self.fetch_wait_ms)}
