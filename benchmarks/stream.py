@@ -41,7 +41,7 @@ import time
 import uuid
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import replace, dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -660,7 +660,8 @@ def main(argv: list[str] | None = None) -> int:
                 db.migrate(dbs.url(template))
                 db.load_reference(dbs.url(template), flow / "beneficiaries.csv", flow / "professionals.csv")
                 setup["load reference"] = time.perf_counter() - t
-                base = Settings(kafka_bootstrap=svc.kafka_bootstrap, database_url="", partitions=a.partitions)
+                # FSEFLOW_* tuning variables (batch sizes, waits) apply, as they do to `fseflow worker`
+                base = replace(Settings.from_env(svc.kafka_bootstrap, ""), partitions=a.partitions)
                 ctx = Context(base, dbs, template, files, warm, out)
                 print(f"services up ({'embedded' if svc.embedded_kafka else 'external'} Kafka, "
                       f"{'embedded' if svc.embedded_postgres else 'external'} PostgreSQL); directory loaded in "
