@@ -226,12 +226,13 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
             flush(prod)
             delivery.check()
             # receipts and refusals only once the invoices are safely on their topic
-            for rec in out.refused:
-                prod.produce(topics.lots_rejected, value=orjson.dumps([rec]), key=rec["file_id"].encode(),
-                             on_delivery=delivery)
-            for receipt in out.receipts:
-                prod.produce(topics.files, value=orjson.dumps([receipt]), key=receipt["file_id"].encode(),
-                             on_delivery=delivery)
+            # one record per step, not per file: every event costs the sink its per-event path
+            if out.refused:
+                prod.produce(topics.lots_rejected, value=orjson.dumps(out.refused),
+                             key=out.refused[0]["file_id"].encode(), on_delivery=delivery)
+            if out.receipts:
+                prod.produce(topics.files, value=orjson.dumps(out.receipts),
+                             key=out.receipts[0]["file_id"].encode(), on_delivery=delivery)
             flush(prod)
             delivery.check()
             account("decode", t0, len(items))
