@@ -32,6 +32,7 @@ import orjson
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from fseflow.codecs.batch import BatchFormatError
+from fseflow.stream import metrics
 from fseflow.stream.settings import Settings
 from fseflow.stream.topics import Topics, ensure_topics
 
@@ -143,6 +144,12 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
             log.info("worker resources loaded in %.1f s", time.perf_counter() - t0)
         return ctx
 
+    def highwater(tp: Any) -> Any:
+        try:
+            return app.consumer.highwater(tp)
+        except Exception:  # not known yet for this partition: no lag figure rather than a crash
+            return None
+
     stats: dict[str, float] = defaultdict(float)
     last_log = [time.monotonic()]
 
@@ -236,6 +243,8 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
             flush(prod)
             delivery.check()
             account("decode", t0, len(items))
+            metrics.record_receipts(out.receipts)
+            metrics.record_batch("decode", events, time.perf_counter() - t0, highwater)
 
     @app.agent(t_invoices)
     async def liquidate(stream: Any) -> None:
@@ -259,6 +268,9 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                 out = liquidate_step(state, batches, todo[-1].offset + 1, r["bene"], r["pros"], r["ref"])
                 n += len(out.paid) + len(out.rejected)
                 stats["kernel_s"] += out.kernel_seconds
+                metrics.KERNEL_SECONDS.inc(out.kernel_seconds)
+                metrics.record_liquidated(out.paid + out.rejected, out.decoded_at, out.liquidated_at)
+                metrics.record_state(p, int(state.table.used[0]), state.table.slots.nbytes)
                 if out.paid:
                     prod.produce(topics.decomptes, value=orjson.dumps(out.paid), key=_key(p), partition=p,
                                  on_delivery=delivery)
@@ -275,6 +287,7 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
             flush(prod)
             delivery.check()
             account("liquidate", t0, n)
+            metrics.record_batch("liquidate", events, time.perf_counter() - t0, highwater)
 
     @app.agent(t_sink)
     async def sink(stream: Any) -> None:
@@ -291,8 +304,9 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                 if rows[topics.lots_rejected]:
                     store.write_refused(conn, rows[topics.lots_rejected])
                 decomptes = rows[topics.decomptes] + rows[topics.rejects]
-                if decomptes:
-                    store.write_decomptes(conn, decomptes)
+                inserted = store.write_decomptes(conn, decomptes) if decomptes else 0
+            metrics.record_written(decomptes, inserted, time.time())
+            metrics.record_batch("sink", events, time.perf_counter() - t0, highwater)
             account("sink", t0, len(decomptes))
 
     if preload:

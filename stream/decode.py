@@ -157,6 +157,7 @@ def decode_step(items: list[tuple[Received, int, int]], ref: CompiledReference, 
         parts.append((d.invoices, d.lines, d.lots, liq))
         meta = decompte.invoice_meta(d.invoices, d.lots, liq, file_ix=len(files))
         meta["received_at"] = np.full(k, rec.received_at, np.float64)
+        meta["decoded_at"] = np.full(k, receipt["decoded_at"], np.float64)
         meta["src_partition"] = np.full(k, src_p, np.int32)
         meta["src_offset"] = np.full(k, src_o, np.int64)
         metas.append(meta)

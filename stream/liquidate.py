@@ -27,6 +27,8 @@ class LiquidateOutput:
     changelog: bytes = b""
     skipped: int = 0          # invoice rows already liquidated (replayed upstream)
     kernel_seconds: float = 0.0
+    decoded_at: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per liquidated invoice
+    liquidated_at: float = 0.0
 
 
 def liquidate_step(state: PartitionState, batches: list[InvoiceBatch], next_offset: int,
@@ -44,6 +46,9 @@ def liquidate_step(state: PartitionState, batches: list[InvoiceBatch], next_offs
         out.kernel_seconds = time.perf_counter() - t0
         benes = outcome.inv_bene
         now = time.time()
+        out.liquidated_at = now
+        if "decoded_at" in b.meta:
+            out.decoded_at = b.meta["decoded_at"]
         names = [name for _, name in b.files]
         received = b.meta["received_at"]
         for i, rec in enumerate(decompte.records(names, b.meta, b.act, b.ic, b.lc, outcome, b.c14)):

@@ -47,10 +47,16 @@ class Workers:
         ready = self.workdir / f"worker-{k}.ready"
         ready.unlink(missing_ok=True)
         env = {**os.environ, **self.settings.env(), "FSEFLOW_READY_FILE": str(ready)}
+        if self.settings.metrics_port:
+            env["FSEFLOW_METRICS_PORT"] = str(self.metrics_port(k))
         proc = subprocess.Popen([sys.executable, "-m", "fseflow.cli", "worker", "--loglevel", self.loglevel],
                                 env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
         self.procs.append(proc)
         return proc
+
+    def metrics_port(self, k: int) -> int:
+        """The /metrics port of the k-th worker started."""
+        return self.settings.metrics_port + k if self.settings.metrics_port else 0
 
     def stop(self, proc: subprocess.Popen[bytes], kill: bool = False, timeout: float = 30.0) -> None:
         if proc.poll() is None:

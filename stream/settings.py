@@ -29,6 +29,8 @@ class Settings:
     batch_within: float = 0.05
     #: longest wait of a fetch at the broker (ms): each hop's latency floor when the flow is light
     fetch_wait_ms: int = 20
+    #: port of a worker's /metrics (the k-th worker a runner starts takes port + k); 0: not served
+    metrics_port: int = 9464
     #: consumer session timeout (s): group joins take ~3 s instead of ~23 s with 6 s here
     session_timeout: float = 6.0
 
@@ -39,7 +41,7 @@ class Settings:
                 database_url=database_url or env.get("DATABASE_URL", ""))
         ints = {"partitions": "FSEFLOW_PARTITIONS", "decode_batch": "FSEFLOW_DECODE_BATCH",
                 "liquidate_batch": "FSEFLOW_LIQUIDATE_BATCH", "sink_batch": "FSEFLOW_SINK_BATCH",
-                "fetch_wait_ms": "FSEFLOW_FETCH_WAIT_MS"}
+                "fetch_wait_ms": "FSEFLOW_FETCH_WAIT_MS", "metrics_port": "FSEFLOW_METRICS_PORT"}
         changes: dict[str, object] = {k: int(env[v]) for k, v in ints.items() if env.get(v)}
         if env.get("FSEFLOW_TOPIC_PREFIX"):
             changes["prefix"] = env["FSEFLOW_TOPIC_PREFIX"]
@@ -55,4 +57,5 @@ class Settings:
                 "FSEFLOW_PARTITIONS": str(self.partitions), "FSEFLOW_TOPIC_PREFIX": self.prefix,
                 "FSEFLOW_APP_ID": self.app_id, "FSEFLOW_DECODE_BATCH": str(self.decode_batch),
                 "FSEFLOW_LIQUIDATE_BATCH": str(self.liquidate_batch), "FSEFLOW_SINK_BATCH": str(self.sink_batch),
-                "FSEFLOW_BATCH_WITHIN": str(self.batch_within), "FSEFLOW_FETCH_WAIT_MS": str(self.fetch_wait_ms)}
+                "FSEFLOW_BATCH_WITHIN": str(self.batch_within), "FSEFLOW_FETCH_WAIT_MS": str(self.fetch_wait_ms),
+                "FSEFLOW_METRICS_PORT": str(self.metrics_port)}

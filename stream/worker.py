@@ -14,6 +14,10 @@ def run_worker(settings: Settings, loglevel: str = "warn", datadir: Path | None 
 
     from fseflow.stream.app import build_app
 
+    if settings.metrics_port:
+        from fseflow.stream import metrics
+
+        metrics.serve(settings.metrics_port)
     app = build_app(settings, datadir or Path(tempfile.mkdtemp(prefix="fseflow-worker-")), preload=True)
     logging.getLogger("fseflow").setLevel(logging.INFO)
     Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
