@@ -16,8 +16,11 @@ from importlib import metadata
 from typing import Any, Iterable
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+from prometheus_client import (CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics,
+                               start_http_server)
 
+# no `*_created` series: they double the exposition and nothing here reads them
+disable_created_metrics()
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 #: from 1 ms to 10 days: intake hops are milliseconds, a backlog drains in hours, payment in days
@@ -35,6 +38,15 @@ DECODED_TO_LIQUIDATED = Histogram("fseflow_decoded_to_liquidated_seconds",
 RECEPTION_TO_DECOMPTE = Histogram("fseflow_reception_to_decompte_seconds",
                                   "time from an invoice's reception to its décompte written in PostgreSQL",
                                   buckets=LATENCY_BUCKETS, registry=REGISTRY)
+#: observed by the payment cut-off (issue 4): liquidation → payment file, in seconds and in working days
+LIQUIDATION_TO_PAYMENT = Histogram("fseflow_liquidation_to_payment_seconds",
+                                   "time from an invoice's liquidation to its payment file", ["budget"],
+                                   buckets=LATENCY_BUCKETS, registry=REGISTRY)
+WORKING_DAY_BUCKETS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 15.0, 20.0, 30.0)
+RECEPTION_TO_PAYMENT_WORKING_DAYS = Histogram(
+    "fseflow_reception_to_payment_working_days",
+    "working days (French public holidays excluded) from reception to payment file, tiers payant invoices",
+    ["budget"], buckets=WORKING_DAY_BUCKETS, registry=REGISTRY)
 FILES = Counter("fseflow_files", "received files decoded, by ARL status (P, L, N)", ["arl_status"],
                 registry=REGISTRY)
 FILE_BYTES = Counter("fseflow_file_bytes", "bytes of received files decoded", registry=REGISTRY)
