@@ -43,7 +43,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import replace, dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 #: figures the pipeline is built for (README)
 TARGET_THROUGHPUT = 50_000      # invoices/s end to end
@@ -399,7 +399,10 @@ def pipeline(ctx: Context, name: str, workers: int) -> Iterator[tuple[Any, Any, 
         ctx.dbs.drop(dbname)
 
 
-def run_throughput(ctx: Context, files: list[FlowFile], workers: int, profile: bool = False) -> dict[str, Any]:
+def run_throughput(ctx: Context, files: list[FlowFile], workers: int, profile: bool = False,
+                   collect: Callable[[Any, float], Any] | None = None) -> dict[str, Any]:
+    """`collect(conn, since)`, if given, reads the run's database before it is dropped (its result
+    is the `series` entry)."""
     from fseflow.stream.ingest import ingest
     from fseflow.stream.runner import wait_drained
 
@@ -418,11 +421,14 @@ def run_throughput(ctx: Context, files: list[FlowFile], workers: int, profile: b
         n, last_written = drained_since(conn, since)
         elapsed = min(wall, last_written - since)  # the poll's period is not the pipeline's time
         peak = [rss.peak.get(k, 0) for k in range(workers)]
+        series = collect(conn, since) if collect else None
     res: dict[str, Any] = {
         "workers": workers, "files": len(files), "invoices": n, "bytes": sent.bytes,
         "ingest_s": t_ingest, "elapsed_s": elapsed, "invoices_per_s": n / elapsed, "files_per_s": len(files) / elapsed,
         "year_hours": YEAR_INVOICES / (n / elapsed) / 3600, "peak_rss_bytes": peak, "cpu": used,
     }
+    if collect:
+        res["series"] = series
     if prof:
         import fseflow
 
@@ -432,7 +438,8 @@ def run_throughput(ctx: Context, files: list[FlowFile], workers: int, profile: b
     return res
 
 
-def run_latency(ctx: Context, files: list[FlowFile], workers: int, rate: float) -> dict[str, Any]:
+def run_latency(ctx: Context, files: list[FlowFile], workers: int, rate: float,
+                collect: Callable[[Any, float], Any] | None = None) -> dict[str, Any]:
     from fseflow.stream.ingest import ingest
     from fseflow.stream.runner import wait_drained
 
@@ -446,10 +453,14 @@ def run_latency(ctx: Context, files: list[FlowFile], workers: int, rate: float) 
         _, last_written = drained_since(conn, since)
         tail = max(0.0, last_written - t_sent)
         lat = latency_since(conn, since)
-    return {"workers": workers, "offered_invoices_per_s": rate, "files_per_s": files_per_s,
-            "files": len(files), "invoices": lat["n"], "ingest_s": sent.seconds,
-            "achieved_invoices_per_s": lat["n"] / sent.seconds if sent.seconds else None,
-            "drain_after_last_send_s": tail, **{k: lat[k] for k in ("liquidation", "written", "hops")}}
+        series = collect(conn, since) if collect else None
+    res = {"workers": workers, "offered_invoices_per_s": rate, "files_per_s": files_per_s,
+           "files": len(files), "invoices": lat["n"], "ingest_s": sent.seconds,
+           "achieved_invoices_per_s": lat["n"] / sent.seconds if sent.seconds else None,
+           "drain_after_last_send_s": tail, **{k: lat[k] for k in ("liquidation", "written", "hops")}}
+    if collect:
+        res["series"] = series
+    return res
 
 
 def run_naive_bench(ctx: Context, flow: Path, k: int) -> dict[str, Any]:

@@ -71,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--workers", type=int, default=1)
     sv.add_argument("--settle", type=float, default=1.0, help="seconds a file's size must stay still (default 1)")
 
+    bn = sub.add_parser("bench", help="every benchmark on embedded services; report.md and plots against "
+                        "benchmarks/targets.toml")
+    from fseflow.benchmarks.harness import parser as bench_parser
+
+    bench_parser(bn)
     db = sub.add_parser("db", help="the PostgreSQL database: DATABASE_URL, else an embedded server in ./.fseflow/")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("migrate", help="apply the pending schema migrations").set_defaults(db_cmd=cmd_db_migrate)
@@ -227,6 +232,16 @@ def cmd_db_load_reference(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(a: argparse.Namespace) -> int:
+    from fseflow.benchmarks.harness import MissingMatplotlib, run
+
+    try:
+        return run(a)
+    except MissingMatplotlib as e:
+        print(f"fseflow bench: {e}", file=sys.stderr)
+        return 2
+
+
 def manifest_files(flow: Path) -> list[Path]:
     """The generated files in arrival order (manifest.csv)."""
     import csv
@@ -240,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return {"generate": cmd_generate, "liquidate": cmd_liquidate, "demo": cmd_demo,
                 "db": lambda a: a.db_cmd(a), "worker": cmd_worker, "ingest": cmd_ingest,
-                "serve": cmd_serve}[a.command](a)
+                "serve": cmd_serve, "bench": cmd_bench}[a.command](a)
     except InputError as e:
         print(f"fseflow: error: {e}", file=sys.stderr)
         return EXIT_INPUT

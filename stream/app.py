@@ -176,19 +176,34 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
             for tp in revoked:
                 if tp.topic == topics.invoices:
                     states.pop(tp.partition, None)
+                    snapshots.pop(tp.partition, None)
+                    changelog_end.pop(tp.partition, None)
+
+    app_id = settings.prefix + settings.app_id
+    snapshots: dict[int, tuple[int, float]] = {}   # partition → (changelog offset in snapshot, when)
+    changelog_end: dict[int, int] = {}              # partition → offset of the last changelog record
 
     def restore(p: int) -> PartitionState:
-        """Replay partition p of the changelog to its end.
+        """The latest snapshot of partition p, then its changelog records after it, to the end.
 
         The end is where a read returns nothing and the high watermark is reached: the embedded
         broker reports watermarks per record batch, so the watermark alone would stop early."""
         state = PartitionState(p)
+        start = None
+        row = resources()["conn"].execute(
+            "SELECT changelog_offset, state FROM liquidation_snapshots WHERE app_id = %s AND partition = %s",
+            (app_id, p)).fetchone()
+        if row is not None:
+            state.apply(bytes(row[1]))
+            start = int(row[0]) + 1
+            snapshots[p] = (int(row[0]), time.monotonic())
         c = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{app.conf.id}-restore",
                       "enable.auto.commit": False, "fetch.max.bytes": 64 << 20})
+        replayed = 0
         try:
             low, high = c.get_watermark_offsets(TopicPartition(topics.state, p), timeout=10)
-            c.assign([TopicPartition(topics.state, p, low)])
-            done = low
+            done = max(low, start) if start is not None else low
+            c.assign([TopicPartition(topics.state, p, done)])
             while True:
                 msgs = c.consume(1000, timeout=0.3)
                 for m in msgs:
@@ -196,13 +211,36 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                         raise KafkaException(m.error())
                     state.apply(m.value())
                     done = m.offset() + 1
+                    changelog_end[p] = m.offset()
+                    replayed += 1
                 if not msgs and done >= high:
                     break
         finally:
             c.close()
-        log.info("partition %d: state restored (%d entries, next offset %d)", p, int(state.table.used[0]),
+        log.info("partition %d: state restored (%s, %d changelog records after it; %d entries, next offset %d)",
+                 p, "from snapshot" if start is not None else "no snapshot", replayed, int(state.table.used[0]),
                  state.next_offset)
         return state
+
+    def snapshot_due(states: dict[int, PartitionState]) -> None:
+        """Write a snapshot of each partition whose last one is older than `snapshot_every`."""
+        if settings.snapshot_every < 0:
+            return
+        conn = resources()["conn"]
+        for p, state in states.items():
+            end = changelog_end.get(p)
+            taken = snapshots.get(p)
+            if end is None or (taken is not None and (taken[0] >= end
+                                                      or time.monotonic() - taken[1] < settings.snapshot_every)):
+                continue
+            blob = state.snapshot()
+            conn.execute(
+                "INSERT INTO liquidation_snapshots (app_id, partition, changelog_offset, next_offset, entries, state)"
+                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (app_id, partition) DO UPDATE SET"
+                " changelog_offset = EXCLUDED.changelog_offset, next_offset = EXCLUDED.next_offset,"
+                " entries = EXCLUDED.entries, state = EXCLUDED.state, taken_at = clock_timestamp()",
+                (app_id, p, end, state.next_offset, int(state.table.used[0]), blob))
+            snapshots[p] = (end, time.monotonic())
 
     @app.agent(t_lots)
     async def decode_files(stream: Any) -> None:
@@ -246,6 +284,11 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
             metrics.record_receipts(out.receipts)
             metrics.record_batch("decode", events, time.perf_counter() - t0, highwater)
 
+    def on_changelog(err: Any, msg: Any) -> None:
+        resources()["delivery"](err, msg)
+        if err is None:
+            changelog_end[msg.partition()] = max(changelog_end.get(msg.partition(), -1), msg.offset())
+
     @app.agent(t_invoices)
     async def liquidate(stream: Any) -> None:
         async for events in stream.take_events(settings.liquidate_batch, within=settings.batch_within):
@@ -283,9 +326,11 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
             flush(prod)
             delivery.check()
             for p, value in changelogs:
-                prod.produce(topics.state, value=value, key=_key(p), partition=p, on_delivery=delivery)
+                prod.produce(topics.state, value=value, key=_key(p), partition=p, on_delivery=on_changelog)
             flush(prod)
             delivery.check()
+            # a snapshot only ever covers changelog records the broker has acknowledged
+            snapshot_due(r["states"])
             account("liquidate", t0, n)
             metrics.record_batch("liquidate", events, time.perf_counter() - t0, highwater)
 

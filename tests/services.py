@@ -7,7 +7,10 @@ new, migrated database on that server, dropped after the test; `empty_db` the sa
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
+from pathlib import Path
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -28,8 +31,14 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if url:
         yield url
         return
-    with start_postgres(tmp_path_factory.mktemp("postgres")) as url:
-        yield url
+    # not under pytest's basetemp: pytest makes `pytest-of-<user>` private (0700) at each session
+    # start, which locks the server's own OS user out when two test sessions run at once
+    folder = Path(tempfile.mkdtemp(prefix="fseflow-test-pg-"))
+    try:
+        with start_postgres(folder) as url:
+            yield url
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -85,10 +86,15 @@ def test_stream_equals_batch(flow: Path, pipeline: Settings, tmp_path: Path) -> 
             assert cur.fetchone()[0] == pipeline.partitions
 
 
-def test_worker_killed_mid_flow_loses_and_doubles_nothing(flow: Path, pipeline: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize("snapshot_every", [-1.0, 0.0], ids=["changelog-only", "snapshot-every-step"])
+def test_worker_killed_mid_flow_loses_and_doubles_nothing(flow: Path, pipeline: Settings, tmp_path: Path,
+                                                          snapshot_every: float) -> None:
+    """The restarted worker rebuilds each partition's state from the changelog alone, or from its
+    latest snapshot in PostgreSQL and the changelog records after it."""
+    pipeline = replace(pipeline, snapshot_every=snapshot_every)
     files = b2_files(flow)
     half = len(files) // 2
-    with Workers(pipeline, tmp_path) as workers, db.connect(pipeline.database_url) as conn:
+    with Workers(pipeline, tmp_path, loglevel="info") as workers, db.connect(pipeline.database_url) as conn:
         ingest(files[:half], pipeline)
         deadline = time.monotonic() + 120
         while progress(conn).decomptes < 300:
@@ -99,6 +105,13 @@ def test_worker_killed_mid_flow_loses_and_doubles_nothing(flow: Path, pipeline: 
         workers.start()
         wait_drained(conn, len(files), workers, timeout=300)
         assert assert_equal_to_offline(flow, conn) > 2_000
+        snapshots = conn.execute("SELECT count(*) FROM liquidation_snapshots").fetchone()[0]
+        conn.commit()
+    restored = (tmp_path / "worker-1.log").read_text("utf-8", "replace")
+    if snapshot_every < 0:
+        assert snapshots == 0 and "from snapshot" not in restored
+    else:
+        assert snapshots == pipeline.partitions and "from snapshot" in restored
 
 
 def test_a_file_ingested_again_is_acknowledged_not_liquidated(flow: Path, pipeline: Settings, tmp_path: Path) -> None:
