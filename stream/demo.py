@@ -70,6 +70,9 @@ def run_demo(o: DemoOptions) -> int:
                            TimeElapsedColumn(), console=c)
             timings["workers ready"] = workers.wait_ready()
             c.print(f"{o.workers} worker(s) ready (directory loaded, group joined) in {timings['workers ready']:.1f} s")
+            ports = [workers.metrics_port(k) for k in range(o.workers) if workers.metrics_port(k)]
+            if ports:
+                c.print("metrics while it runs: " + ", ".join(f"http://127.0.0.1:{p}/metrics" for p in ports))
             with bar:
                 sent = bar.add_task("ingested", total=len(files))
                 done = bar.add_task("décomptes", total=None)
