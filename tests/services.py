@@ -12,7 +12,7 @@ import tempfile
 import uuid
 from pathlib import Path
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 import psycopg
 import pytest
@@ -22,7 +22,7 @@ from psycopg.conninfo import make_conninfo
 from fseflow.infra.db import migrate
 from fseflow.infra.services import DATABASE_ENV, KAFKA_ENV, start_kafka, start_postgres
 
-__all__ = ["postgres_url", "kafka_bootstrap", "fresh_db", "empty_db", "new_database"]
+__all__ = ["postgres_url", "kafka_bootstrap", "fresh_db", "empty_db", "new_database", "flow_through_one_worker"]
 
 
 @pytest.fixture(scope="session")
@@ -75,3 +75,39 @@ def fresh_db(postgres_url: str) -> Iterator[str]:
     with new_database(postgres_url) as url:
         migrate(url)
         yield url
+
+
+def flow_through_one_worker(tmp_path: Path, database_url: str, kafka_bootstrap: str, *, invoices: int, seed: int,
+                            population: int) -> tuple[str, Any, dict[str, Any]]:
+    """Generate a small flow, load its directory, run it through one real worker serving /metrics.
+
+    Returns the worker's /metrics exposition once the flow is drained, the drained progress and
+    `store.counts` of the database."""
+    import socket
+    import urllib.request
+
+    from fseflow.generator import generate
+    from fseflow.infra import db, store
+    from fseflow.stream.ingest import ingest
+    from fseflow.stream.runner import Workers, wait_drained
+    from fseflow.stream.settings import Settings
+    from fseflow.tests.test_generator.support import b2_files
+
+    flow = tmp_path / "flow"
+    generate(flow, invoices=invoices, seed=seed, days=1, population=population)
+    db.load_reference(database_url, flow / "beneficiaries.csv", flow / "professionals.csv")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = Settings(kafka_bootstrap=kafka_bootstrap, database_url=database_url, partitions=2,
+                        prefix=f"w{uuid.uuid4().hex[:8]}.", metrics_port=port)
+    files = b2_files(flow)
+    with Workers(settings, tmp_path) as workers, db.connect(database_url) as conn:
+        workers.wait_ready()
+        ingest(files, settings)
+        progress = wait_drained(conn, len(files), workers, timeout=180)
+        url = f"http://127.0.0.1:{workers.metrics_port(0)}/metrics"
+        exposition = urllib.request.urlopen(url, timeout=10).read().decode()
+        counts = store.counts(conn)
+    assert progress.files == len(files)
+    return exposition, progress, counts

@@ -9,21 +9,14 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
-import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import pytest
 import yaml
 
-from fseflow.infra import db
-from fseflow.stream.ingest import ingest
-from fseflow.stream.runner import Workers, wait_drained
-from fseflow.stream.settings import Settings
-from fseflow.tests.test_generator.support import b2_files
+from fseflow.tests.services import flow_through_one_worker
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 PROMETHEUS = INFRA / "prometheus"
@@ -94,12 +87,6 @@ def missing_metrics(referenced: set[str], exported: set[str]) -> list[str]:
     return sorted(referenced - exported)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # --- promtool ------------------------------------------------------------------------------------------
 
 def test_prometheus_config_is_valid() -> None:
@@ -161,20 +148,8 @@ def test_reference_extraction() -> None:
 
 @pytest.mark.slow
 def test_every_referenced_metric_is_exported(tmp_path: Path, fresh_db: str, kafka_bootstrap: str) -> None:
-    from fseflow.generator import generate
-
-    flow = tmp_path / "flow"
-    generate(flow, invoices=200, seed=11, days=1, population=3_000)
-    db.load_reference(fresh_db, flow / "beneficiaries.csv", flow / "professionals.csv")
-    settings = Settings(kafka_bootstrap=kafka_bootstrap, database_url=fresh_db, partitions=2,
-                        prefix=f"mon{uuid.uuid4().hex[:8]}.", metrics_port=_free_port())
-    files = b2_files(flow)
-    with Workers(settings, tmp_path) as workers, db.connect(fresh_db) as conn:
-        workers.wait_ready()
-        ingest(files, settings)
-        wait_drained(conn, len(files), workers, timeout=120)
-        port = workers.metrics_port(0)
-        exposition = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    exposition, _, _ = flow_through_one_worker(tmp_path, fresh_db, kafka_bootstrap, invoices=200, seed=11,
+                                               population=3_000)
 
     all_rules = rules()
     recorded = {r["record"] for r in all_rules if "record" in r}

@@ -2,32 +2,18 @@
 from __future__ import annotations
 
 import re
-import socket
-import urllib.request
-import uuid
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from fseflow.infra import db, store
-from fseflow.stream.ingest import ingest
-from fseflow.stream.runner import Workers, wait_drained
-from fseflow.stream.settings import Settings
-from fseflow.tests.test_generator.support import b2_files
+from fseflow.tests.services import flow_through_one_worker
 
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def scrape(port: int) -> dict[str, dict[tuple, float]]:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+def parse(text: str) -> dict[str, dict[tuple, float]]:
     out: dict[str, dict[tuple, float]] = defaultdict(dict)
     for family in text_string_to_metric_families(text):
         for s in family.samples:
@@ -47,22 +33,12 @@ def by(samples: dict[tuple, float], label: str) -> dict[str, int]:
 
 
 def test_worker_metrics_match_the_database(tmp_path: Path, fresh_db: str, kafka_bootstrap: str) -> None:
-    from fseflow.generator import generate
+    text, p, counts = flow_through_one_worker(tmp_path, fresh_db, kafka_bootstrap, invoices=600, seed=5,
+                                              population=8_000)
+    m = parse(text)
+    prefix = next(dict(k)["topic"] for k in m["fseflow_consumer_lag_seconds"]).split("fse.")[0]
 
-    flow = tmp_path / "flow"
-    generate(flow, invoices=600, seed=5, days=1, population=8_000)
-    db.load_reference(fresh_db, flow / "beneficiaries.csv", flow / "professionals.csv")
-    settings = Settings(kafka_bootstrap=kafka_bootstrap, database_url=fresh_db, partitions=2,
-                        prefix=f"m{uuid.uuid4().hex[:8]}.", metrics_port=_free_port())
-    files = b2_files(flow)
-    with Workers(settings, tmp_path) as workers, db.connect(fresh_db) as conn:
-        workers.wait_ready()
-        ingest(files, settings)
-        p = wait_drained(conn, len(files), workers, timeout=180)
-        m = scrape(workers.metrics_port(0))
-        counts = store.counts(conn)
-
-    assert total(m["fseflow_files_total"]) == len(files) == p.files
+    assert total(m["fseflow_files_total"]) == p.files
     assert by(m["fseflow_invoices_total"], "outcome") == {"paid": counts["decomptes_paid"],
                                                           "rejected": counts["decomptes_rejected"]}
     assert total(m["fseflow_lines_total"]) == counts["lines"]
@@ -71,11 +47,11 @@ def test_worker_metrics_match_the_database(tmp_path: Path, fresh_db: str, kafka_
     assert total(m["fseflow_decomptes_written_total"]) == p.decomptes
     for stage in ("reception_to_decoded", "decoded_to_liquidated", "reception_to_decompte"):
         count = total(m[f"fseflow_{stage}_seconds_count"])
-        assert count == (len(files) if stage == "reception_to_decoded" else p.decomptes), stage
+        assert count == (p.files if stage == "reception_to_decoded" else p.decomptes), stage
         assert total(m[f"fseflow_{stage}_seconds_bucket"], le="864000.0") == count  # 10 days: every one
     assert {dict(k)["agent"] for k in m["fseflow_batch_records_count"]} == {"decode", "liquidate", "sink"}
-    assert {dict(k)["topic"] for k in m["fseflow_consumer_lag_seconds"]} >= {settings.prefix + "fse.lots",
-                                                                           settings.prefix + "fse.invoices"}
+    assert {dict(k)["topic"] for k in m["fseflow_consumer_lag_seconds"]} >= {prefix + "fse.lots",
+                                                                           prefix + "fse.invoices"}
     assert total(m["fseflow_state_entries"]) > 0 and total(m["fseflow_kernel_seconds_total"]) > 0
     assert any("version" in dict(k) for k in m["fseflow_build_info"])
     # no personal or identifying value in any label: no NIR, PS number or invoice number
