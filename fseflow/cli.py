@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("worker", help="run the stream agents (needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL)")
     w.add_argument("--loglevel", default="warn", choices=("crit", "error", "warn", "info", "debug"))
+    w.add_argument("--roles", default="decode,liquidate,sink",
+                   help="agents this worker runs, comma-separated (default all: decode,liquidate,sink); "
+                        "a worker per stage lets the stages use separate cores")
 
     ig = sub.add_parser("ingest", help="send B2 files to the pipeline (needs KAFKA_BOOTSTRAP_SERVERS)")
     ig.add_argument("files", nargs="+", type=Path, metavar="FILE.b2")
@@ -170,7 +173,7 @@ def _stream_settings(need_db: bool = True):  # type: ignore[no-untyped-def]
 def cmd_worker(a: argparse.Namespace) -> int:
     from fseflow.stream.worker import run_worker
 
-    run_worker(_stream_settings(), loglevel=a.loglevel)
+    run_worker(_stream_settings(), loglevel=a.loglevel, roles=tuple(r.strip() for r in a.roles.split(",") if r.strip()))
     return 0
 
 

@@ -92,7 +92,11 @@ def _key(p: int) -> bytes:
     return struct.pack(">I", p)
 
 
-def build_app(settings: Settings, datadir: Path | None = None, preload: bool = False) -> faust.App:
+ROLES = ("decode", "liquidate", "sink")
+
+
+def build_app(settings: Settings, datadir: Path | None = None, preload: bool = False,
+              roles: tuple[str, ...] = ROLES) -> faust.App:
     """The app with its three agents (topics are created if missing).
 
     `preload` loads the directory and opens the connections now rather than on the first event
@@ -106,8 +110,14 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
     topics = Topics.named(settings.prefix)
     ensure_topics(settings.kafka_bootstrap, topics, settings.partitions)
     tune_fetch_wait(settings.fetch_wait_ms)
+    unknown = set(roles) - set(ROLES)
+    if unknown or not roles:
+        raise ValueError(f"worker roles must be among {', '.join(ROLES)}, got {', '.join(roles) or 'none'}")
+    # a worker running only some agents is its own consumer group: a group's members share
+    # partitions, so every member of a group must consume the same topics
+    group = settings.prefix + settings.app_id + ("" if set(roles) == set(ROLES) else "-" + "-".join(sorted(roles)))
     app = faust.App(
-        settings.prefix + settings.app_id,
+        group,
         broker=f"kafka://{settings.kafka_bootstrap}",
         value_serializer="raw", key_serializer="raw",
         store="memory://", web_enabled=False,
@@ -134,7 +144,8 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
         if not ctx:
             t0 = time.perf_counter()
             ctx["ref"] = compile_reference()
-            ctx["bene"], ctx["pros"] = db.load_directory(settings.database_url)
+            if "liquidate" in roles:  # only liquidation reads the directory (1.2 GB at full scale)
+                ctx["bene"], ctx["pros"] = db.load_directory(settings.database_url)
             # autocommit: each sink batch is its own explicit transaction, reads never hold one open
             ctx["conn"] = db.connect(settings.database_url, autocommit=True)
             ctx["producer"] = producer(settings)
@@ -242,7 +253,6 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                 (app_id, p, end, state.next_offset, int(state.table.used[0]), blob))
             snapshots[p] = (end, time.monotonic())
 
-    @app.agent(t_lots)
     async def decode_files(stream: Any) -> None:
         async for events in stream.take_events(settings.decode_batch, within=settings.batch_within):
             r = resources()
@@ -289,7 +299,6 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
         if err is None:
             changelog_end[msg.partition()] = max(changelog_end.get(msg.partition(), -1), msg.offset())
 
-    @app.agent(t_invoices)
     async def liquidate(stream: Any) -> None:
         async for events in stream.take_events(settings.liquidate_batch, within=settings.batch_within):
             r = resources()
@@ -334,7 +343,6 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
             account("liquidate", t0, n)
             metrics.record_batch("liquidate", events, time.perf_counter() - t0, highwater)
 
-    @app.agent(t_sink)
     async def sink(stream: Any) -> None:
         async for events in stream.take_events(settings.sink_batch, within=settings.batch_within):
             r = resources()
@@ -354,6 +362,10 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
             metrics.record_batch("sink", events, time.perf_counter() - t0, highwater)
             account("sink", t0, len(decomptes))
 
+    agents = {"decode": (t_lots, decode_files), "liquidate": (t_invoices, liquidate), "sink": (t_sink, sink)}
+    for role in roles:
+        topic, fn = agents[role]
+        app.agent(topic, name=f"fseflow.{role}")(fn)
     if preload:
         resources()
     return app

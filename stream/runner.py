@@ -35,13 +35,16 @@ class Progress:
 class Workers:
     """`fseflow worker` processes on the given settings, stopped on exit."""
 
-    def __init__(self, settings: Settings, workdir: Path, count: int = 1, loglevel: str = "warn") -> None:
+    def __init__(self, settings: Settings, workdir: Path, count: int = 1, loglevel: str = "warn",
+                 roles: list[str] | None = None) -> None:
+        """`count` workers running every agent, or one worker per entry of `roles` (e.g.
+        ["decode", "liquidate,sink"]: each entry is the agents of one process)."""
         self.settings, self.workdir, self.loglevel = settings, workdir, loglevel
         self.procs: list[subprocess.Popen[bytes]] = []
-        for _ in range(count):
-            self.start()
+        for r in roles or [None] * count:  # type: ignore[list-item]
+            self.start(r)
 
-    def start(self) -> subprocess.Popen[bytes]:
+    def start(self, roles: str | None = None) -> subprocess.Popen[bytes]:
         k = len(self.procs)
         log = open(self.workdir / f"worker-{k}.log", "ab")
         ready = self.workdir / f"worker-{k}.ready"
@@ -49,7 +52,8 @@ class Workers:
         env = {**os.environ, **self.settings.env(), "FSEFLOW_READY_FILE": str(ready)}
         if self.settings.metrics_port:
             env["FSEFLOW_METRICS_PORT"] = str(self.metrics_port(k))
-        proc = subprocess.Popen([sys.executable, "-m", "fseflow.cli", "worker", "--loglevel", self.loglevel],
+        args = ["--roles", roles] if roles else []
+        proc = subprocess.Popen([sys.executable, "-m", "fseflow.cli", "worker", "--loglevel", self.loglevel, *args],
                                 env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
         self.procs.append(proc)
         return proc

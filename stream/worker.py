@@ -8,7 +8,8 @@ from pathlib import Path
 from fseflow.stream.settings import Settings
 
 
-def run_worker(settings: Settings, loglevel: str = "warn", datadir: Path | None = None) -> None:
+def run_worker(settings: Settings, loglevel: str = "warn", datadir: Path | None = None,
+               roles: tuple[str, ...] | None = None) -> None:
     """Block running the agents until the process is told to stop (SIGTERM / SIGINT)."""
     from faust.worker import Worker
 
@@ -18,6 +19,7 @@ def run_worker(settings: Settings, loglevel: str = "warn", datadir: Path | None 
         from fseflow.stream import metrics
 
         metrics.serve(settings.metrics_port)
-    app = build_app(settings, datadir or Path(tempfile.mkdtemp(prefix="fseflow-worker-")), preload=True)
+    app = build_app(settings, datadir or Path(tempfile.mkdtemp(prefix="fseflow-worker-")), preload=True,
+                    **({"roles": roles} if roles else {}))
     logging.getLogger("fseflow").setLevel(logging.INFO)
     Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

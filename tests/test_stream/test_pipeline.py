@@ -74,9 +74,11 @@ def assert_equal_to_offline(flow: Path, conn) -> int:
     return len(got)
 
 
-def test_stream_equals_batch(flow: Path, pipeline: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize("roles", [None, ["decode", "liquidate,sink"]], ids=["one-worker", "worker-per-stage"])
+def test_stream_equals_batch(flow: Path, pipeline: Settings, tmp_path: Path, roles: list[str] | None) -> None:
+    """One worker running every agent, or the decode agent and the others in separate processes."""
     files = b2_files(flow)
-    with Workers(pipeline, tmp_path) as workers, db.connect(pipeline.database_url) as conn:
+    with Workers(pipeline, tmp_path, roles=roles) as workers, db.connect(pipeline.database_url) as conn:
         ingest(files, pipeline)
         wait_drained(conn, len(files), workers, timeout=300)
         n = assert_equal_to_offline(flow, conn)
