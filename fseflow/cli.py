@@ -138,7 +138,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 
 def _offline_demo(a: argparse.Namespace) -> int:
-    from fseflow.generator import generate
+    from fseflow.generator import generate, manifest_files
     from fseflow.report import console, print_summary, print_truth
     from fseflow.truth import TruthChecker
 
@@ -243,14 +243,6 @@ def cmd_bench(a: argparse.Namespace) -> int:
     except MissingMatplotlib as e:
         print(f"fseflow bench: {e}", file=sys.stderr)
         return 2
-
-
-def manifest_files(flow: Path) -> list[Path]:
-    """The generated files in arrival order (manifest.csv)."""
-    import csv
-
-    with open(flow / "manifest.csv", encoding="utf-8", newline="") as fh:
-        return [flow / "b2" / row["file"] for row in csv.DictReader(fh)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

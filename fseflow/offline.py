@@ -25,6 +25,12 @@ from fseflow.processors.reference import compile_reference
 DUPLICATE_FILE = "8009-001"
 
 
+def duplicate_reason(first: str) -> ArlReason:
+    """C09's ARL reason for a file already received (as `first`): acknowledged, not liquidated."""
+    return ArlReason(DUPLICATE_FILE, 0, 0, 1, "000", 67, 5, "file_sequence",
+                     f"file already received as {first}: acknowledged, not liquidated again")
+
+
 @dataclass
 class Summary:
     """What a run did, for the printed summary and for tests."""
@@ -117,8 +123,7 @@ class Engine:
         first = self.received.get(info.sha256) or self.sequences.get((info.emitter_ps_number, info.file_sequence))
         if first is None or d.status == "N":
             return None
-        return ArlReason(DUPLICATE_FILE, 0, 0, 1, "000", 67, 5, "file_sequence",
-                         f"file already received as {first}: acknowledged, not liquidated again")
+        return duplicate_reason(first)
 
     def _merge_refused_lots(self, d: Decoded, records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Invoice records with each refused lot's record at its place in lot order."""
@@ -153,4 +158,4 @@ def liquidate_paths(engine: Engine, paths: list[Path], as_of: int | None,
             on_file(p)
 
 
-__all__ = ["Engine", "Summary", "liquidate_paths", "read_file"]
+__all__ = ["DUPLICATE_FILE", "Engine", "Summary", "duplicate_reason", "liquidate_paths", "read_file"]

@@ -21,6 +21,7 @@ import psycopg
 from fseflow.codecs.decompte import CENT_FIELDS, LINE_CENT_FIELDS
 from fseflow.days import iso
 from fseflow.infra.exceptions import StoreError
+from fseflow.stream.decode import reason_record
 
 # the record fields, in the tables' column order (0001_claims.sql)
 _INVOICE_FIELDS = ("file_id", "record", "file", "lot", "invoice", "ps", "nir", "rang", "status", "payee", "nature",
@@ -175,14 +176,10 @@ def file_row(decoded: Any, *, received_at: float, decoded_at: float | None, n_in
         "emitter": f.emitter_ps_number if f.emitter_ps_number >= 0 else None,
         "file_sequence": f.file_sequence if f.file_sequence >= 0 else None,
         "creation_date": iso(f.creation_date), "received_at": received_at, "arl_status": decoded.status,
-        "arl_reasons": [_reason(r) for r in decoded.reasons], "n_lots": len(decoded.lots),
+        "arl_reasons": [reason_record(r) for r in decoded.reasons], "n_lots": len(decoded.lots),
         "n_lots_refused": sum(lot.status == "R" for lot in decoded.lots), "n_invoices": n_invoices,
         "decoded_at": decoded_at,
     }
-
-
-def _reason(r: Any) -> dict[str, Any]:
-    return {"code": r.code, "lot": r.lot, "record": r.record_ordinal, "field": r.field or None, "message": r.message}
 
 
 def _refused_lot(record: dict[str, Any]) -> int:

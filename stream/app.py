@@ -161,17 +161,6 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
         except Exception:  # not known yet for this partition: no lag figure rather than a crash
             return None
 
-    stats: dict[str, float] = defaultdict(float)
-    last_log = [time.monotonic()]
-
-    def account(stage: str, t0: float, n: int) -> None:
-        # time and volume per agent, logged every 10 s: where a worker's time goes
-        stats[stage + "_s"] += time.perf_counter() - t0
-        stats[stage + "_n"] += n
-        if time.monotonic() - last_log[0] > 10:
-            last_log[0] = time.monotonic()
-            log.info("agents: %s", ", ".join(f"{k} {v:,.1f}" for k, v in sorted(stats.items())))
-
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: set, **kwargs: Any) -> None:
         # tells a supervising process (stream/runner.py) that this worker has joined and is ready
@@ -290,7 +279,6 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                              key=out.receipts[0]["file_id"].encode(), on_delivery=delivery)
             flush(prod)
             delivery.check()
-            account("decode", t0, len(items))
             metrics.record_receipts(out.receipts)
             metrics.record_batch("decode", events, time.perf_counter() - t0, highwater)
 
@@ -303,7 +291,6 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
         async for events in stream.take_events(settings.liquidate_batch, within=settings.batch_within):
             r = resources()
             t0 = time.perf_counter()
-            n = 0
             changelogs: list[tuple[int, bytes]] = []
             by_partition: dict[int, list[Any]] = defaultdict(list)
             for e in events:
@@ -318,8 +305,6 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                     continue
                 batches = [dec.unpack_invoices(m.value) for m in todo]
                 out = liquidate_step(state, batches, todo[-1].offset + 1, r["bene"], r["pros"], r["ref"])
-                n += len(out.paid) + len(out.rejected)
-                stats["kernel_s"] += out.kernel_seconds
                 metrics.KERNEL_SECONDS.inc(out.kernel_seconds)
                 metrics.record_liquidated(out.paid + out.rejected, out.decoded_at, out.liquidated_at)
                 metrics.record_state(p, int(state.table.used[0]), state.table.slots.nbytes)
@@ -340,7 +325,6 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
             delivery.check()
             # a snapshot only ever covers changelog records the broker has acknowledged
             snapshot_due(r["states"])
-            account("liquidate", t0, n)
             metrics.record_batch("liquidate", events, time.perf_counter() - t0, highwater)
 
     async def sink(stream: Any) -> None:
@@ -360,7 +344,6 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                 inserted = store.write_decomptes(conn, decomptes) if decomptes else 0
             metrics.record_written(decomptes, inserted, time.time())
             metrics.record_batch("sink", events, time.perf_counter() - t0, highwater)
-            account("sink", t0, len(decomptes))
 
     agents = {"decode": (t_lots, decode_files), "liquidate": (t_invoices, liquidate), "sink": (t_sink, sink)}
     for role in roles:

@@ -19,11 +19,11 @@ import numpy as np
 from fseflow.codecs import b2, batch, decompte
 from fseflow.codecs.b2_layouts import LAYOUTS
 from fseflow.exceptions import InputError
+from fseflow.offline import duplicate_reason
 from fseflow.processors.claims import InvoiceCols, LineCols, concat, prepare
 from fseflow.processors.reference import CompiledReference
 from fseflow.stream.partitioning import beneficiary_partition
 
-DUPLICATE_FILE = "8009-001"
 #: a record that is not a B2 file at all (C03: no file header first)
 NOT_B2 = "8003-001"
 _EMITTER = LAYOUTS["000"]["emitter_ps_number"]
@@ -126,16 +126,15 @@ def decode_step(items: list[tuple[Received, int, int]], ref: CompiledReference, 
         receipt = {"file_id": rec.file_id, "name": rec.name, "size": len(rec.data),
                    "emitter": info.emitter_ps_number, "file_sequence": info.file_sequence,
                    "creation_date": info.creation_date, "received_at": rec.received_at,
-                   "arl_status": d.status, "arl_reasons": [_reason(r) for r in d.reasons],
+                   "arl_status": d.status, "arl_reasons": [reason_record(r) for r in d.reasons],
                    "n_lots": len(d.lots), "n_lots_refused": 0, "n_invoices": 0,
                    "decoded_at": time.time(), "duplicate_of": None, "src": f"{src_p}:{src_o}"}
         out.receipts.append(receipt)
         if first is not None and d.status != "N":
-            reason = b2.ArlReason(DUPLICATE_FILE, 0, 0, 1, "000", 67, 5, "file_sequence",
-                                  f"file already received as {first.split('|')[0]}: acknowledged, not liquidated again")
             receipt["duplicate_of"] = first.split("|")[0]
+            reason = duplicate_reason(receipt["duplicate_of"])
             receipt["arl_status"] = "N"
-            receipt["arl_reasons"] = [_reason(reason)]
+            receipt["arl_reasons"] = [reason_record(reason)]
             out.refused.append({**decompte.refused(rec.name, None, [reason]), "file_id": rec.file_id, "src": receipt["src"]})
             continue
         if d.status == "N":
@@ -170,10 +169,10 @@ def decode_step(items: list[tuple[Received, int, int]], ref: CompiledReference, 
         ic, lc = _prepare_all(parts, ref)
         meta = {name: np.concatenate([m[name] for m in metas]) for name in metas[0]}
         act = np.concatenate(acts)
+        everything = InvoiceBatch(files, ic, lc, meta, act, c14)
         where = beneficiary_partition(ic.nir_id, meta["rang"], partitions)
         for p in np.unique(where):
-            rows = np.flatnonzero(where == p)
-            out.invoices[int(p)] = pack_invoices(files, ic, lc, meta, act, c14, rows)
+            out.invoices[int(p)] = select(everything, where == p).pack()
     return out
 
 
@@ -198,7 +197,8 @@ def _prepare_all(parts: list[tuple[dict[str, np.ndarray], dict[str, np.ndarray],
     return ic._replace(liq_date=np.concatenate(liqs)), lc
 
 
-def _reason(r: Any) -> dict[str, Any]:
+def reason_record(r: Any) -> dict[str, Any]:
+    """An ARL reason as the `files` table keeps it (JSON)."""
     return {"code": r.code, "lot": r.lot, "record": r.record_ordinal, "field": r.field or None,
             "message": r.message}
 
@@ -209,29 +209,6 @@ def _line_rows(ic: InvoiceCols, rows: np.ndarray) -> np.ndarray:
         return np.zeros(0, np.int64)
     offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
     return offsets + np.arange(counts.sum())
-
-
-def pack_invoices(files: list[list[str]], ic: InvoiceCols, lc: LineCols, meta: dict[str, np.ndarray],
-                  act: np.ndarray, c14: dict[int, str], rows: np.ndarray) -> bytes:
-    """The invoice rows `rows` (with their lines) as one `fse.invoices` value."""
-    lrows = _line_rows(ic, rows)
-    arrays: dict[str, np.ndarray] = {}
-    for name, col in zip(InvoiceCols._fields, ic):
-        arrays["i." + name] = col[rows]
-    counts = ic.line_count[rows]
-    arrays["i.line_start"] = (np.cumsum(counts) - counts).astype(ic.line_start.dtype)
-    for name, col in zip(LineCols._fields, lc):
-        arrays["l." + name] = col[lrows]
-    for name, col in meta.items():
-        arrays["m." + name] = col[rows]
-    arrays["l.act_code"] = act[lrows]
-    used = np.unique(meta["file_ix"][rows])
-    remap = np.full(len(files), -1, np.int32)
-    remap[used] = np.arange(used.shape[0], dtype=np.int32)
-    arrays["m.file_ix"] = remap[meta["file_ix"][rows]]
-    index = {int(r): k for k, r in enumerate(rows)}
-    sparse = {str(index[r]): f for r, f in c14.items() if r in index}
-    return batch.pack({"files": [files[i] for i in used], "c14": sparse}, arrays)
 
 
 @dataclass
@@ -248,6 +225,22 @@ class InvoiceBatch:
     @property
     def size(self) -> int:
         return int(self.ic.ps.shape[0])
+
+    def pack(self) -> bytes:
+        """The batch as one `fse.invoices` value, listing only the files its invoices come from."""
+        used = np.unique(self.meta["file_ix"])
+        remap = np.full(len(self.files), -1, np.int32)
+        remap[used] = np.arange(used.shape[0], dtype=np.int32)
+        arrays: dict[str, np.ndarray] = {}
+        for name, col in zip(InvoiceCols._fields, self.ic):
+            arrays["i." + name] = col
+        for name, col in zip(LineCols._fields, self.lc):
+            arrays["l." + name] = col
+        for name, col in self.meta.items():
+            arrays["m." + name] = remap[col] if name == "file_ix" else col
+        arrays["l.act_code"] = self.act
+        return batch.pack({"files": [self.files[i] for i in used],
+                           "c14": {str(r): f for r, f in self.c14.items()}}, arrays)
 
 
 def unpack_invoices(value: bytes) -> InvoiceBatch:

@@ -31,7 +31,7 @@ class DemoOptions:
 
 
 def run_demo(o: DemoOptions) -> int:
-    from fseflow.generator import generate
+    from fseflow.generator import generate, manifest_files
     from fseflow.infra import db, store
     from fseflow.infra.services import services
     from fseflow.offline import Summary
@@ -119,11 +119,3 @@ def print_stream(timings: dict[str, float], invoices: int, lat: dict[str, Any]) 
         if all(v is not None for v in values.values()):
             t.add_row(f"latency {label}", "  ".join(f"{k} {v * 1000:,.0f} ms" for k, v in values.items()))
     console().print(t)
-
-
-def manifest_files(flow: Path) -> list[Path]:
-    """The generated files in arrival order (manifest.csv)."""
-    import csv
-
-    with open(flow / "manifest.csv", encoding="utf-8", newline="") as fh:
-        return [flow / "b2" / row["file"] for row in csv.DictReader(fh)]

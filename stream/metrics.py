@@ -98,7 +98,8 @@ def serve(port: int) -> bool:
 
 
 def record_batch(agent: str, events: list[Any], seconds: float, highwater: Any = None) -> None:
-    """Batch size, agent time and consumer lag of one batch of faust events."""
+    """Batch size, agent time and consumer lag of one batch of faust events (and, every 10 s,
+    one log line of where this worker's time went)."""
     now = time.time()
     BATCH.labels(agent).observe(len(events))
     AGENT_SECONDS.labels(agent).inc(seconds)
@@ -113,6 +114,25 @@ def record_batch(agent: str, events: list[Any], seconds: float, highwater: Any =
             hw = highwater(m.tp)
             if hw is not None:
                 LAG_MESSAGES.labels(topic, str(partition)).set(max(0, hw - m.offset - 1))
+    if now - _last_log[0] > 10:
+        _last_log[0] = now
+        logging.getLogger("fseflow.stream").info("agents: %s", summary())
+
+
+_last_log = [time.time()]
+
+
+def summary() -> str:
+    """Seconds per agent, kernel seconds and volumes so far, from this registry."""
+    value = REGISTRY.get_sample_value
+    parts = [f"{a} {value('fseflow_agent_seconds_total', {'agent': a}) or 0:,.1f} s"
+             for a in ("decode", "liquidate", "sink")]
+    parts.append(f"kernels {value('fseflow_kernel_seconds_total') or 0:,.1f} s")
+    files = sum(value("fseflow_files_total", {"arl_status": s}) or 0 for s in "PLN")
+    invoices = sum(value("fseflow_invoices_total", {"outcome": o}) or 0 for o in ("paid", "rejected"))
+    parts.append(f"files {files:,.0f}, invoices {invoices:,.0f}, "
+                 f"décomptes written {value('fseflow_decomptes_written_total') or 0:,.0f}")
+    return ", ".join(parts)
 
 
 def record_receipts(receipts: Iterable[dict[str, Any]]) -> None:

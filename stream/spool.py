@@ -57,7 +57,8 @@ from fseflow.codecs.exceptions import CodecError
 from fseflow.days import to_days
 from fseflow.exceptions import FseflowError, InputError
 from fseflow.stream.app import Delivery, flush, producer
-from fseflow.stream.decode import DUPLICATE_FILE, Received, emitter_key
+from fseflow.offline import duplicate_reason
+from fseflow.stream.decode import Received, emitter_key
 from fseflow.stream.settings import Settings
 from fseflow.stream.topics import Topics, ensure_topics
 
@@ -390,8 +391,7 @@ def send(prod: Producer, topic: str, records: Iterable[Received], delivery: Deli
 
 def _as_duplicate(d: b2.Decoded, first: str) -> b2.Decoded:
     """The decoded file answered as a duplicate: whole file refused with 8009-001, lots not read."""
-    reason = b2.ArlReason(DUPLICATE_FILE, 0, 0, 1, "000", 67, 5, "file_sequence",
-                          f"file already received as {first}: acknowledged, not liquidated again")
+    reason = duplicate_reason(first)
     lots = [dataclasses.replace(lot, status="R", reasons=[]) for lot in d.lots]
     return dataclasses.replace(d, status="N", reasons=[reason], lots=lots)
 

@@ -7,5 +7,6 @@ modules below it are usable on their own for tests: `population`, `professionals
 from fseflow.generator.anomalies import ANOMALIES, DEFAULT_RATES
 from fseflow.generator.api import DEFAULT_START_DATE, Summary, generate
 from fseflow.generator.exceptions import GeneratorError
+from fseflow.generator.writer import manifest_files
 
-__all__ = ["generate", "Summary", "GeneratorError", "ANOMALIES", "DEFAULT_RATES", "DEFAULT_START_DATE"]
+__all__ = ["generate", "Summary", "GeneratorError", "ANOMALIES", "DEFAULT_RATES", "DEFAULT_START_DATE", "manifest_files"]

@@ -56,6 +56,14 @@ def write_json(data: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def manifest_files(flow: Path) -> list[Path]:
+    """The B2 files of a generated flow (`flow/b2/`), in arrival order, as `manifest.csv` lists them."""
+    import csv
+
+    with open(flow / "manifest.csv", encoding="utf-8", newline="") as fh:
+        return [flow / "b2" / row["file"] for row in csv.DictReader(fh)]
+
+
 def write_manifest(outputs: list[B2Output], path: Path) -> None:
     """`manifest.csv`: the files in arrival order (reception date, then billing number)."""
     with open(path, "w", encoding="utf-8", newline="") as fh:

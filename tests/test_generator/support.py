@@ -14,5 +14,6 @@ FLOW: dict[str, Any] = {"invoices": 8_000, "seed": 11, "days": 3, "population": 
 
 def b2_files(out: Path) -> list[Path]:
     """The B2 files of a generated flow, in arrival order (manifest.csv)."""
-    lines = (out / "manifest.csv").read_text(encoding="utf-8").splitlines()[1:]
-    return [out / "b2" / line.split(",", 1)[0] for line in lines]
+    from fseflow.generator import manifest_files
+
+    return manifest_files(out)
