@@ -49,7 +49,8 @@ def _tail(path: Path, lines: int = 20) -> str:
     return f"last lines of {path}:\n" + "\n".join(text)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on loopback now (the broker, a worker's /metrics)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -104,7 +105,7 @@ def start_kafka(workdir: Path, *, timeout: float = 15.0) -> Iterator[str]:
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    host, port = "127.0.0.1", _free_port()
+    host, port = "127.0.0.1", free_port()
     url = f"tcp://{host}:{port}"
     log = workdir / "kafka.log"
     env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
@@ -222,5 +223,5 @@ def services(workdir: Path) -> Iterator[Services]:
         )
 
 
-__all__ = ["Services", "services", "start_kafka", "start_postgres", "database", "KAFKA_ENV", "DATABASE_ENV",
+__all__ = ["Services", "services", "start_kafka", "start_postgres", "database", "free_port", "KAFKA_ENV", "DATABASE_ENV",
            "DATABASE_NAME", "DEFAULT_WORKDIR"]

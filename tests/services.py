@@ -20,7 +20,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from fseflow.infra.db import migrate
-from fseflow.infra.services import DATABASE_ENV, KAFKA_ENV, start_kafka, start_postgres
+from fseflow.infra.services import DATABASE_ENV, KAFKA_ENV, free_port, start_kafka, start_postgres
 
 __all__ = ["postgres_url", "kafka_bootstrap", "fresh_db", "empty_db", "new_database", "flow_through_one_worker"]
 
@@ -83,7 +83,6 @@ def flow_through_one_worker(tmp_path: Path, database_url: str, kafka_bootstrap: 
 
     Returns the worker's /metrics exposition once the flow is drained, the drained progress and
     `store.counts` of the database."""
-    import socket
     import urllib.request
 
     from fseflow.generator import generate
@@ -96,11 +95,8 @@ def flow_through_one_worker(tmp_path: Path, database_url: str, kafka_bootstrap: 
     flow = tmp_path / "flow"
     generate(flow, invoices=invoices, seed=seed, days=1, population=population)
     db.load_reference(database_url, flow / "beneficiaries.csv", flow / "professionals.csv")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     settings = Settings(kafka_bootstrap=kafka_bootstrap, database_url=database_url, partitions=2,
-                        prefix=f"w{uuid.uuid4().hex[:8]}.", metrics_port=port)
+                        prefix=f"w{uuid.uuid4().hex[:8]}.", metrics_port=free_port())
     files = b2_files(flow)
     with Workers(settings, tmp_path) as workers, db.connect(database_url) as conn:
         workers.wait_ready()
