@@ -119,7 +119,8 @@ def records(files: list[str], meta: dict[str, np.ndarray], act_code: np.ndarray,
         ("invoice", ic.invoice_number), ("ps", ic.ps), ("payee", ic.payee_code), ("liq", ic.liq_date),
         ("file_ix", meta["file_ix"]), ("lot", meta["lot_number"]), ("record", meta["record_ordinal"]),
         ("reception", meta["reception_date"]), ("rang", meta["rang"]), ("nir", meta["nir_opener"]),
-        ("nature", meta["nature_code"]))}
+        ("nature", meta["nature_code"]), ("birth_date", ic.birth_date), ("birth_rank", ic.birth_rank),
+        ("quality", ic.quality))}
     for i in range(len(I["ps"])):
         first, end = I["start"][i], I["start"][i] + I["count"][i]
         rejected_invoice = bool(I["rejects"][i])
@@ -163,7 +164,9 @@ def records(files: list[str], meta: dict[str, np.ndarray], act_code: np.ndarray,
             "invoice": f"{I['invoice'][i]:09d}", "ps": f"{I['ps'][i]:09d}",
             "nir": I["nir"][i].decode("ascii", "replace"), "rang": f"{I['rang'][i]:03d}",
             "status": "paid" if I["status"][i] else "rejected",
-            "payee": PAYEE.get(I["payee"][i]), "nature": code_of(I["nature"][i]),
+            "payee": PAYEE.get(I["payee"][i]), "payee_code": I["payee"][i], "nature": code_of(I["nature"][i]),
+            # the patient, as the B2 names them: returns (entity 120) and fraud scoring need them
+            "birth_date": day(I["birth_date"][i]), "birth_rank": I["birth_rank"][i], "quality": I["quality"][i],
             "reception_date": day(I["reception"][i]), "liquidation_date": day(I["liq"][i]),
             "record": I["record"][i],
             "rejects": rejects, "signals": signals, "lines": lines, "totals": totals,

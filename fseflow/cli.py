@@ -1,4 +1,4 @@
-"""The `fseflow` command: generate, liquidate, demo, db, worker, ingest, serve.
+"""The `fseflow` command: generate, liquidate, demo, db, worker, ingest, serve, pay, reconcile, report.
 
 Errors the user can act on (unreadable input) print one line naming the file, record and
 field, and exit 2; they never print a personal value.
@@ -60,8 +60,8 @@ def _parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("worker", help="run the stream agents (needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL)")
     w.add_argument("--loglevel", default="warn", choices=("crit", "error", "warn", "info", "debug"))
-    w.add_argument("--roles", default="decode,liquidate,sink",
-                   help="agents this worker runs, comma-separated (default all: decode,liquidate,sink); "
+    w.add_argument("--roles", default="decode,liquidate,sink,ledger",
+                   help="agents this worker runs, comma-separated (default all: decode,liquidate,sink,ledger); "
                         "a worker per stage lets the stages use separate cores")
 
     ig = sub.add_parser("ingest", help="send B2 files to the pipeline (needs KAFKA_BOOTSTRAP_SERVERS)")
@@ -79,6 +79,18 @@ def _parser() -> argparse.ArgumentParser:
     from fseflow.benchmarks.harness import parser as bench_parser
 
     bench_parser(bn)
+    py = sub.add_parser("pay", help="daily cut-off: SEPA files per budget, returns per PS (DATABASE_URL, else ./.fseflow/)")
+    py.add_argument("--date", type=_date, required=True, help="the liquidation day to cut off (YYYY-MM-DD)")
+    py.add_argument("--out", type=Path, default=None, help="folder for sepa/ and returns/ (default ./.fseflow/payments)")
+    rc = sub.add_parser("reconcile", help="check a cut-off to the cent (payments.md §6); exit 1 on a discrepancy")
+    rc.add_argument("--date", type=_date, required=True)
+    rc.add_argument("--out", type=Path, default=None, help="the folder `fseflow pay` wrote to")
+    rp = sub.add_parser("report", help="reports from PostgreSQL")
+    rp_sub = rp.add_subparsers(dest="report_command", required=True)
+    dl = rp_sub.add_parser("delays", help="tiers-payant payment delays in working days (target 7)")
+    dl.add_argument("--from", dest="start", type=_date, required=True)
+    dl.add_argument("--to", dest="end", type=_date, required=True)
+
     db = sub.add_parser("db", help="the PostgreSQL database: DATABASE_URL, else an embedded server in ./.fseflow/")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("migrate", help="apply the pending schema migrations").set_defaults(db_cmd=cmd_db_migrate)
@@ -211,6 +223,47 @@ def cmd_serve(a: argparse.Namespace) -> int:
     return 0
 
 
+def _payments_folder(out: Path | None) -> Path:
+    from fseflow.infra.services import DEFAULT_WORKDIR
+
+    return out if out is not None else DEFAULT_WORKDIR / "payments"
+
+
+def cmd_pay(a: argparse.Namespace) -> int:
+    from fseflow.cutoff import pay_day
+    from fseflow.infra import db, services
+    from fseflow.report import print_payments
+
+    folder = _payments_folder(a.out)
+    with services.database(services.DEFAULT_WORKDIR) as url:
+        db.migrate(url)
+        with db.connect(url, autocommit=True) as conn:
+            runs, returns = pay_day(conn, a.date, folder)
+    print_payments(runs, returns)
+    return 0
+
+
+def cmd_reconcile(a: argparse.Namespace) -> int:
+    from fseflow.infra import db, services
+    from fseflow.reconcile import reconcile
+    from fseflow.report import print_payments
+
+    with services.database(services.DEFAULT_WORKDIR) as url, db.connect(url, autocommit=True) as conn:
+        result = reconcile(conn, a.date, _payments_folder(a.out))
+    print_payments([], None, result)
+    return 0 if result.holds else 1
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    from fseflow.delays import delay_report
+    from fseflow.infra import db, services
+    from fseflow.report import print_delays
+
+    with services.database(services.DEFAULT_WORKDIR) as url, db.connect(url, autocommit=True) as conn:
+        print_delays(delay_report(conn, a.start, a.end))
+    return 0
+
+
 def cmd_db_migrate(a: argparse.Namespace) -> int:
     from fseflow.infra import db, services
 
@@ -250,7 +303,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return {"generate": cmd_generate, "liquidate": cmd_liquidate, "demo": cmd_demo,
                 "db": lambda a: a.db_cmd(a), "worker": cmd_worker, "ingest": cmd_ingest,
-                "serve": cmd_serve, "bench": cmd_bench}[a.command](a)
+                "serve": cmd_serve, "bench": cmd_bench, "pay": cmd_pay, "reconcile": cmd_reconcile,
+                "report": cmd_report}[a.command](a)
     except InputError as e:
         print(f"fseflow: error: {e}", file=sys.stderr)
         return EXIT_INPUT

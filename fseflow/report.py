@@ -39,7 +39,9 @@ class Progress:
 
 
 def euros(cents: int) -> str:
-    return f"{cents / 100:,.2f} €".replace(",", " ")
+    """Cents as euros for display, from integers (never through a float)."""
+    sign, cents = ("-" if cents < 0 else ""), abs(int(cents))
+    return f"{sign}{cents // 100:,}.{cents % 100:02d} €".replace(",", " ")
 
 
 def print_summary(s: Any, out: Path | None = None) -> None:
@@ -85,3 +87,39 @@ def print_truth(score: Any) -> None:
     for label, counter in (("missed", score.missed), ("false rejects", score.false_rejects), ("extra codes", score.extra)):
         if counter:
             c.print(f"  {label}: " + ", ".join(f"{k} × {v}" for k, v in counter.most_common()))
+
+
+def print_payments(runs: list[Any], returns: Any | None = None, reconciliation: Any | None = None) -> None:
+    """A cut-off's SEPA files per budget, the returns to PS and the reconciliation verdict."""
+    c = console()
+    t = Table(title=f"payments — cut-off of {runs[0].day}" if runs else "payments")
+    for col in ("budget", "MsgId", "execution", "transfers", "amount", "held", "debts carried", "penalties", "file"):
+        t.add_column(col, justify="right" if col in ("transfers", "amount", "held", "debts carried", "penalties") else "left")
+    for r in runs:
+        t.add_row(r.budget, r.msg_id, str(r.execution_date), f"{r.transfers:,}", euros(r.amount_cents),
+                  f"{euros(r.held_cents)} ({r.held:,})", f"{euros(r.debt_cents)} ({r.debts:,})", f"{r.penalties:,}",
+                  (r.file.name if r.file else "none (nothing to pay)") + (" (re-run: same file)" if r.rerun else ""))
+    c.print(t)
+    if returns is not None:
+        c.print(f"returns to PS: {returns.files:,} NOEMIE files, {returns.invoices:,} invoices reported, transfers "
+                f"announced {euros(returns.transfers_cents)}, in {returns.folder}")
+    if reconciliation is not None:
+        if reconciliation.holds:
+            parts = [f"{b}: credits {euros(f['credits'])} − debits {euros(f['debits'])}, paid {euros(f['paid'])}"
+                     f" in {f['transfers']:,} transfers, held {euros(f['held'])}, debts {euros(f['debts'])}"
+                     for b, f in reconciliation.budgets.items()]
+            c.print(f"[green]reconciliation of {reconciliation.day} holds[/] (P1–P8, to the cent): " + "; ".join(parts))
+        else:
+            c.print(f"[red]reconciliation FAILS[/]: {reconciliation.failure}")
+
+
+def print_delays(r: Any) -> None:
+    c = console()
+    t = Table(title=f"tiers-payant payment delays, received {r.start} → {r.end}", show_header=False)
+    t.add_row("invoices paid", f"{r.invoices:,} (and {r.pending:,} not paid yet)")
+    t.add_row("mean delay", "—" if r.mean_wd is None else f"{r.mean_wd:.2f} working days (CNMSS 2023: 1.2)")
+    share = r.share_within
+    t.add_row(f"within {r.target_wd} working days", "—" if share is None else f"{r.within_target:,} ({share:.1%})")
+    t.add_row("late, day 8–9 / day 10+", f"{r.late_8_9:,} / {r.late_10:,}")
+    t.add_row("penalties", euros(r.penalty_cents))
+    c.print(t)

@@ -24,8 +24,8 @@ from fseflow.infra.exceptions import StoreError
 from fseflow.stream.decode import reason_record
 
 # the record fields, in the tables' column order (0001_claims.sql)
-_INVOICE_FIELDS = ("file_id", "record", "file", "lot", "invoice", "ps", "nir", "rang", "status", "payee", "nature",
-                   "reception_date", "liquidation_date")
+_INVOICE_FIELDS = ("file_id", "record", "file", "lot", "invoice", "ps", "nir", "rang", "status", "payee", "payee_code",
+                   "nature", "birth_date", "birth_rank", "quality", "reception_date", "liquidation_date")
 _LINE_FIELDS = ("line", "type", "act", "care_date", "qty", "coef_hundredths", "status", "reject", "billed_cents",
                 *CENT_FIELDS, "rate_pct", "budget")
 FILE_COLUMNS = ("file_id", "name", "size", "emitter", "file_sequence", "creation_date", "received_at", "arl_status",
@@ -226,7 +226,8 @@ def read_decomptes(conn: psycopg.Connection[Any], file_ids: Sequence[str] | None
     for row in conn.execute(f"SELECT {inv_cols}, {', '.join(LINE_CENT_FIELDS)} FROM decomptes {where} {order}", args):
         rec = dict(zip(_INVOICE_FIELDS, row))
         key = (rec.pop("file_id"), rec["record"])
-        rec["reception_date"], rec["liquidation_date"] = _day(rec["reception_date"]), _day(rec["liquidation_date"])
+        for f in ("reception_date", "liquidation_date", "birth_date"):
+            rec[f] = _day(rec[f])
         rec["rejects"] = children["rejects"].get(key, [])
         rec["signals"] = children["signals"].get(key, [])
         rec["lines"] = children["lines"].get(key, [])

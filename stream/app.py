@@ -92,7 +92,7 @@ def _key(p: int) -> bytes:
     return struct.pack(">I", p)
 
 
-ROLES = ("decode", "liquidate", "sink")
+ROLES = ("decode", "liquidate", "sink", "ledger")
 
 
 def build_app(settings: Settings, datadir: Path | None = None, preload: bool = False,
@@ -102,6 +102,8 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
     `preload` loads the directory and opens the connections now rather than on the first event
     (a worker does it before joining the group, so its first batch waits for nothing)."""
     from fseflow.infra import db, store
+    from fseflow.infra import ledger as ledger_store
+    from fseflow.processors import payments
     from fseflow.processors.reference import compile_reference
     from fseflow.stream import decode as dec
     from fseflow.stream.liquidate import liquidate_step
@@ -136,6 +138,9 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
     t_lots = app.topic(topics.lots, partitions=P)
     t_invoices = app.topic(topics.invoices, partitions=P)
     t_sink = app.topic(topics.decomptes, topics.rejects, topics.files, topics.lots_rejected, partitions=P)
+    # the payment ledger is a side stream of the paid décomptes: its own agent, so payments never
+    # hold back the décompte sink (faust acknowledges a record once both agents are done with it)
+    t_ledger = app.topic(topics.decomptes, partitions=P)
 
     ctx: dict[str, Any] = {}
 
@@ -345,7 +350,17 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
             metrics.record_written(decomptes, inserted, time.time())
             metrics.record_batch("sink", events, time.perf_counter() - t0, highwater)
 
-    agents = {"decode": (t_lots, decode_files), "liquidate": (t_invoices, liquidate), "sink": (t_sink, sink)}
+    async def ledger(stream: Any) -> None:
+        async for events in stream.take_events(settings.sink_batch, within=settings.batch_within):
+            r = resources()
+            t0 = time.perf_counter()
+            records = [rec for e in events for rec in orjson.loads(e.message.value)]
+            with r["conn"].transaction():
+                ledger_store.write_entries(r["conn"], payments.entries(records))
+            metrics.record_batch("ledger", events, time.perf_counter() - t0, highwater)
+
+    agents = {"decode": (t_lots, decode_files), "liquidate": (t_invoices, liquidate), "sink": (t_sink, sink),
+              "ledger": (t_ledger, ledger)}
     for role in roles:
         topic, fn = agents[role]
         app.agent(topic, name=f"fseflow.{role}")(fn)

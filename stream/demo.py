@@ -65,11 +65,12 @@ def run_demo(o: DemoOptions) -> int:
         files = manifest_files(flow)
         settings = Settings.from_env(svc.kafka_bootstrap, svc.database_url)
         settings = Settings(**{**settings.__dict__, "partitions": o.partitions})
-        with Workers(settings, folder, count=o.workers) as workers, db.connect(svc.database_url) as conn:
+        with Workers(settings, folder, count=o.workers, loglevel="info") as workers, db.connect(svc.database_url) as conn:
             bar = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
                            TimeElapsedColumn(), console=c)
             timings["workers ready"] = workers.wait_ready()
-            c.print(f"{o.workers} worker(s) ready (directory loaded, group joined) in {timings['workers ready']:.1f} s")
+            c.print(f"{o.workers} worker(s) ready (directory loaded, group joined) in {timings['workers ready']:.1f} s;"
+                    f" logs in {folder}/worker-*.log")
             ports = [workers.metrics_port(k) for k in range(o.workers) if workers.metrics_port(k)]
             if ports:
                 c.print("metrics while it runs: " + ", ".join(f"http://127.0.0.1:{p}/metrics" for p in ports))
