@@ -49,6 +49,7 @@ __all__ = [
     "validate",
     "write",
     "write_atomic",
+    "write_many",
 ]
 
 NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"
@@ -523,16 +524,19 @@ def _replace_atomic(folder: Path, name: str, data: bytes) -> None:
     _fsync_dir(folder)
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
 def _read_manifest(folder: Path) -> dict[str, str]:
     path = folder / MANIFEST
     if not path.exists():
         return {}
     out: dict[str, str] = {}
     for n, line in enumerate(path.read_text("ascii").splitlines(), 1):
-        m = re.fullmatch(r"([0-9a-f]{64})  (.+)", line)
-        if not m:
+        digest, sep, name = line.partition("  ")
+        if not sep or len(digest) != 64 or not set(digest) <= _HEX or not name:
             raise SepaError(f"{MANIFEST} line {n}: not '<sha256>  <name>'")
-        out[m.group(2)] = m.group(1)
+        out[name] = digest
     return out
 
 
@@ -554,27 +558,58 @@ def write_atomic(folder: Path, name: str, data: bytes) -> str:
     Same bytes again: no-op, same hash. Different bytes under a name already written (on disk or
     in the manifest): `SepaError`, because a file once written may already have been sent.
     """
+    return write_many(folder, {name: data})[name]
+
+
+def write_many(folder: Path, files: dict[str, bytes]) -> dict[str, str]:
+    """`write_atomic` for many files at once (a day's returns are thousands of small files):
+    one lock, one manifest rewrite and one sync instead of two fsyncs and a manifest per file.
+
+    Every file is checked before anything is written; the new files' bytes reach the disk
+    (os.sync) before any of them is renamed into place, then the manifest is replaced."""
     folder = Path(folder)
-    if not _FILE_NAME_RE.fullmatch(name) or name == MANIFEST:
-        raise SepaError(f"write_atomic: invalid file name {name!r}")
-    if not isinstance(data, bytes):
-        raise SepaError(f"write_atomic: {name}: data must be bytes")
-    digest = hashlib.sha256(data).hexdigest()
+    digests: dict[str, str] = {}
+    for name, data in files.items():
+        if not _FILE_NAME_RE.fullmatch(name) or name == MANIFEST:
+            raise SepaError(f"write_atomic: invalid file name {name!r}")
+        if not isinstance(data, bytes):
+            raise SepaError(f"write_atomic: {name}: data must be bytes")
+        digests[name] = hashlib.sha256(data).hexdigest()
     with _folder_lock(folder):
         manifest = _read_manifest(folder)
-        target = folder / name
-        if target.exists():
-            on_disk = hashlib.sha256(target.read_bytes()).hexdigest()
-            if on_disk != digest:
-                raise SepaError(f"write_atomic: {name}: already written with different bytes")
-        elif manifest.get(name, digest) != digest:
-            raise SepaError(f"write_atomic: {name}: the manifest records different bytes")
-        else:
-            _replace_atomic(folder, name, data)
-        if manifest.get(name) != digest:
-            if name in manifest:
-                raise SepaError(f"write_atomic: {name}: on disk but the manifest records different bytes")
-            manifest[name] = digest
+        todo = []
+        for name, digest in digests.items():
+            target = folder / name
+            if target.exists():
+                if hashlib.sha256(target.read_bytes()).hexdigest() != digest:
+                    raise SepaError(f"write_atomic: {name}: already written with different bytes")
+                if manifest.get(name, digest) != digest:
+                    raise SepaError(f"write_atomic: {name}: on disk but the manifest records different bytes")
+            elif manifest.get(name, digest) != digest:
+                raise SepaError(f"write_atomic: {name}: the manifest records different bytes")
+            else:
+                todo.append(name)
+        temps: list[tuple[str, str]] = []
+        try:
+            for name in todo:
+                fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+                temps.append((tmp, name))
+                with os.fdopen(fd, "wb") as f:
+                    f.write(files[name])
+            if temps:
+                os.sync()
+            while temps:
+                tmp, name = temps[-1]
+                os.replace(tmp, folder / name)
+                temps.pop()
+        finally:
+            for tmp, _ in temps:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+        if any(manifest.get(n) != d for n, d in digests.items()):
+            manifest.update(digests)
             body = "".join(f"{manifest[k]}  {k}\n" for k in sorted(manifest))
-            _replace_atomic(folder, MANIFEST, body.encode("ascii"))
-    return digest
+            _replace_atomic(folder, MANIFEST, body.encode("ascii"))  # fsyncs the folder: the renames too
+        elif todo:
+            _fsync_dir(folder)
+    return digests

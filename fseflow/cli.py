@@ -239,7 +239,7 @@ def cmd_pay(a: argparse.Namespace) -> int:
         db.migrate(url)
         with db.connect(url, autocommit=True) as conn:
             runs, returns = pay_day(conn, a.date, folder)
-    print_payments(runs, returns)
+    print_payments(runs, [returns])
     return 0
 
 
@@ -250,7 +250,7 @@ def cmd_reconcile(a: argparse.Namespace) -> int:
 
     with services.database(services.DEFAULT_WORKDIR) as url, db.connect(url, autocommit=True) as conn:
         result = reconcile(conn, a.date, _payments_folder(a.out))
-    print_payments([], None, result)
+    print_payments([], [], [result])
     return 0 if result.holds else 1
 
 

@@ -157,24 +157,33 @@ def _run(conn: psycopg.Connection[Any], budget: str, day: dt.date, out: Path) ->
     transfers: list[sepa.Transfer] = []
     paid: list[tuple[str, str, int]] = []       # (payee kind, payee id, items) of each transfer
     carried: list[tuple[Any, ...]] = []
+    # serials already used on this execution date (an earlier cut-off executing the same day)
+    used: dict[str, int] = {}
+    for (e2e,) in conn.execute("SELECT end_to_end_id FROM transfers WHERE budget = %s AND execution_date = %s",
+                               (budget, execution)):
+        used[e2e[:-3]] = max(used.get(e2e[:-3], 0), int(e2e[-3:]))
     for kind, payee, balance, since, n_items in rows:
         name, iban = known[kind].get(payee, (f"{kind} {payee}", None))
         iban = sepa.normalise_iban(iban) if iban else None
         decision = pay.decide(int(balance), bool(iban) and sepa.iban_valid(iban))
         if decision == "transfer":
-            prefix = f"{budget}{execution:%Y%m%d}{kind}{payee}"
-            serial = 1 + conn.execute("SELECT count(*) FROM transfers WHERE end_to_end_id LIKE %s",
-                                      (prefix + "___",)).fetchone()[0]
+            serial = used.get(f"{budget}{execution:%Y%m%d}{kind}{payee}", 0) + 1
             e2e = pay.end_to_end_id(budget, execution, kind, payee, serial)
-            t = sepa.Transfer(e2e, int(balance), name, iban, pay.remittance(kind, day, payee, int(n_items)))
-            transfers.append(t)
+            transfers.append(sepa.Transfer(e2e, int(balance), name, iban, pay.remittance(kind, day, payee, int(n_items))))
             paid.append((kind, payee, int(n_items)))
-            conn.execute("UPDATE ledger_entries SET settled_by = %s WHERE budget = %s AND payee_kind = %s"
-                         " AND payee_id = %s AND settled_by IS NULL AND liquidation_date <= %s",
-                         (e2e, budget, kind, payee, day))
         elif decision != "zero":
             reason = "debt" if decision == "debt" else pay.PROFILE.held_no_iban
             carried.append((budget, day, kind, payee, int(balance), reason, since))
+    if transfers:
+        # every entry summed into a transfer is marked with its EndToEndId, in one statement
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS cutoff_paid (payee_kind char(1), payee_id text, e2e text)"
+                     " ON COMMIT DELETE ROWS")
+        with conn.cursor().copy("COPY cutoff_paid FROM STDIN") as copy:
+            for t, (kind, payee, _) in zip(transfers, paid):
+                copy.write_row((kind, payee, t.end_to_end_id))
+        conn.execute("UPDATE ledger_entries e SET settled_by = m.e2e FROM cutoff_paid m WHERE e.budget = %s"
+                     " AND e.payee_kind = m.payee_kind AND e.payee_id = m.payee_id AND e.settled_by IS NULL"
+                     " AND e.liquidation_date <= %s", (budget, day))
     total = sum(t.amount_cents for t in transfers)
     conn.execute("INSERT INTO payment_runs (budget, day, msg_id, created, execution_date, n_tx, ctrl_sum_cents)"
                  " VALUES (%s, %s, %s, %s, %s, %s, %s)", (budget, day, mid, created, execution, len(transfers), total))

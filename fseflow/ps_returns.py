@@ -151,17 +151,19 @@ def write(conn: psycopg.Connection[Any], day: dt.date, out: Path) -> ReturnsRun:
     with conn.transaction():
         known = dict(conn.execute("SELECT ps, sequence FROM ps_returns WHERE day = %s", (day,)).fetchall())
         last = dict(conn.execute("SELECT ps, max(sequence) FROM ps_returns GROUP BY ps").fetchall())
+        rows, data = [], {}
         for ps, rf in files.items():
             seq = known.get(ps) or (last.get(ps) or 0) + 1
             rf = rt.ReturnFile(rf.ps_number, rf.created, seq, rf.blocks)
-            data = rt.encode(rf)
             name = f"NOEMIE-{ps}-{day:%Y%m%d}.txt"
-            sha = sepa.write_atomic(out, name, data)
+            data[name] = rt.encode(rf)
             n_inv = sum(len(lot.invoices) for b in rf.blocks for lot in b.lots)
             cents = sum(b.transfer.amount for b in rf.blocks if b.transfer)
-            conn.execute("INSERT INTO ps_returns (ps, day, sequence, file_name, sha256, invoices, paid_cents)"
-                         " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (ps, day) DO NOTHING",
-                         (ps, day, seq, name, sha, n_inv, cents))
+            rows.append((ps, day, seq, name, n_inv, cents))
             invoices += n_inv
             paid += cents
+        shas = sepa.write_many(out, data)
+        conn.cursor().executemany("INSERT INTO ps_returns (ps, day, sequence, file_name, sha256, invoices, paid_cents)"
+                         " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (ps, day) DO NOTHING",
+                         [(ps, d, seq, name, shas[name], n, c) for ps, d, seq, name, n, c in rows])
     return ReturnsRun(day, len(files), invoices, paid, out)

@@ -163,28 +163,37 @@ def check_files(conn: psycopg.Connection[Any], budget: str, day: dt.date, out: P
     return None
 
 
-def check_returns(conn: psycopg.Connection[Any], budget: str, day: dt.date, out: Path) -> str | None:
-    """P7: each 250 type 01 of the day's PS returns is one transfer to that PS (EndToEndId and
-    amount), and every transfer to a PS is announced once."""
+def _announced(out: Path, day: dt.date, conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """Every 250 type 01 of the day's returns: {budget: [(return file, EndToEndId, cents)]}, or
+    {"missing": name}. Read once per day (a day is thousands of returns), shared by the budgets."""
     from fseflow.codecs import returns as rt
 
-    want = dict(conn.execute(
-        "SELECT t.end_to_end_id, t.amount_cents FROM transfers t JOIN payment_runs r USING (msg_id)"
-        " WHERE r.budget = %s AND r.day = %s AND t.payee_kind = 'P'", (budget, day)).fetchall())
-    seen: dict[str, int] = {}
+    found: dict[str, Any] = {}
     for ps, name in conn.execute("SELECT ps, file_name FROM ps_returns WHERE day = %s ORDER BY ps", (day,)).fetchall():
         path = out / "returns" / name
         if not path.exists():
-            return f"P7: the return {name} of PS {ps} is missing"
-        for block in rt.decode(path.read_bytes()).blocks:
-            t = block.transfer
-            if block.budget != budget or t is None:
-                continue
-            if t.end_to_end_id in seen or want.get(t.end_to_end_id) != t.amount:
-                return f"P7: the return {name} announces {t.end_to_end_id} for {t.amount} cents, the transfers" \
-                       f" say {want.get(t.end_to_end_id)}"
-            seen[t.end_to_end_id] = t.amount
-    missing = sorted(set(want) - set(seen))
+            return {"missing": f"P7: the return {name} of PS {ps} is missing"}
+        for budget, e2e, cents in rt.transfers(path.read_bytes()):
+            found.setdefault(budget, []).append((name, e2e, cents))
+    return found
+
+
+def check_returns(conn: psycopg.Connection[Any], budget: str, day: dt.date, out: Path,
+                  announced: dict[str, Any] | None = None) -> str | None:
+    """P7: each 250 type 01 of the day's PS returns is one transfer to that PS (EndToEndId and
+    amount), and every transfer to a PS is announced once."""
+    announced = _announced(out, day, conn) if announced is None else announced
+    if "missing" in announced:
+        return str(announced["missing"])
+    want = dict(conn.execute(
+        "SELECT t.end_to_end_id, t.amount_cents FROM transfers t JOIN payment_runs r USING (msg_id)"
+        " WHERE r.budget = %s AND r.day = %s AND t.payee_kind = 'P'", (budget, day)).fetchall())
+    seen: set[str] = set()
+    for name, e2e, cents in announced.get(budget, []):
+        if e2e in seen or want.get(e2e) != cents:
+            return f"P7: the return {name} announces {e2e} for {cents} cents, the transfers say {want.get(e2e)}"
+        seen.add(e2e)
+    missing = sorted(set(want) - seen)
     if missing:
         return f"P7: transfer {missing[0]} to a PS is announced in no return of the day"
     return None
@@ -198,9 +207,11 @@ def reconcile(conn: psycopg.Connection[Any], day: dt.date, out: Path,
     """Run every check for every budget of `day`; stops at the first failure. `out` is the
     payments folder (`sepa/` and `returns/` inside, as `fseflow pay` writes them)."""
     result = Reconciliation(day)
+    announced = _announced(out, day, conn)
     for budget in budgets:
         for check in CHECKS:
-            failure = check(conn, budget, day, out)
+            failure = (check_returns(conn, budget, day, out, announced) if check is check_returns
+                       else check(conn, budget, day, out))
             if failure is not None:
                 result.failure = f"{budget} {day}: {failure}"
                 return result

@@ -89,28 +89,33 @@ def print_truth(score: Any) -> None:
             c.print(f"  {label}: " + ", ".join(f"{k} × {v}" for k, v in counter.most_common()))
 
 
-def print_payments(runs: list[Any], returns: Any | None = None, reconciliation: Any | None = None) -> None:
-    """A cut-off's SEPA files per budget, the returns to PS and the reconciliation verdict."""
+def print_payments(runs: list[Any], returns: list[Any] = (), reconciliations: list[Any] = ()) -> None:  # type: ignore[assignment]
+    """Cut-offs (SEPA file per budget and day), the returns to PS and the reconciliation verdicts."""
     c = console()
-    t = Table(title=f"payments — cut-off of {runs[0].day}" if runs else "payments")
-    for col in ("budget", "MsgId", "execution", "transfers", "amount", "held", "debts carried", "penalties", "file"):
-        t.add_column(col, justify="right" if col in ("transfers", "amount", "held", "debts carried", "penalties") else "left")
-    for r in runs:
-        t.add_row(r.budget, r.msg_id, str(r.execution_date), f"{r.transfers:,}", euros(r.amount_cents),
-                  f"{euros(r.held_cents)} ({r.held:,})", f"{euros(r.debt_cents)} ({r.debts:,})", f"{r.penalties:,}",
-                  (r.file.name if r.file else "none (nothing to pay)") + (" (re-run: same file)" if r.rerun else ""))
-    c.print(t)
-    if returns is not None:
-        c.print(f"returns to PS: {returns.files:,} NOEMIE files, {returns.invoices:,} invoices reported, transfers "
-                f"announced {euros(returns.transfers_cents)}, in {returns.folder}")
-    if reconciliation is not None:
-        if reconciliation.holds:
-            parts = [f"{b}: credits {euros(f['credits'])} − debits {euros(f['debits'])}, paid {euros(f['paid'])}"
-                     f" in {f['transfers']:,} transfers, held {euros(f['held'])}, debts {euros(f['debts'])}"
-                     for b, f in reconciliation.budgets.items()]
-            c.print(f"[green]reconciliation of {reconciliation.day} holds[/] (P1–P8, to the cent): " + "; ".join(parts))
+    if runs:
+        t = Table(title="payments: one SEPA pain.001.001.09 file per budget and cut-off")
+        for col in ("cut-off", "budget", "execution", "transfers", "amount", "held (payees)", "debts (insured)",
+                    "penalties", "file"):
+            t.add_column(col, justify="left" if col in ("cut-off", "budget", "execution", "file") else "right")
+        for r in runs:
+            if not (r.transfers or r.held or r.debts):
+                continue
+            t.add_row(str(r.day), r.budget, str(r.execution_date), f"{r.transfers:,}", euros(r.amount_cents),
+                      f"{euros(r.held_cents)} ({r.held:,})", f"{euros(r.debt_cents)} ({r.debts:,})", f"{r.penalties:,}",
+                      (r.file.name if r.file else "none: nothing to pay") + (" (re-run: same file)" if r.rerun else ""))
+        c.print(t)
+    for ret in returns:
+        c.print(f"returns to PS for {ret.day}: {ret.files:,} NOEMIE files, {ret.invoices:,} invoices reported, "
+                f"transfers announced {euros(ret.transfers_cents)} ({ret.folder})")
+    for rec in reconciliations:
+        if rec.holds:
+            paid = sum(f["paid"] for f in rec.budgets.values())
+            debts = sum(f["debts"] for f in rec.budgets.values())
+            held = sum(f["held"] for f in rec.budgets.values())
+            c.print(f"[green]reconciliation of {rec.day} holds[/] (P1–P8, per budget, to the cent): paid "
+                    f"{euros(paid)}, carried: held {euros(held)}, debts {euros(debts)}")
         else:
-            c.print(f"[red]reconciliation FAILS[/]: {reconciliation.failure}")
+            c.print(f"[red]reconciliation of {rec.day} FAILS[/]: {rec.failure}")
 
 
 def print_delays(r: Any) -> None:

@@ -71,4 +71,14 @@ def balances(conn: psycopg.Connection[Any], budget: str | None = None) -> dict[t
     return {(b, k, p): int(s) for b, k, p, s in rows}
 
 
-__all__ = ["write_entries", "balances", "LedgerError"]
+def missing_entries(conn: psycopg.Connection[Any]) -> int:
+    """Ledger entries the paid décomptes call for and the ledger does not hold yet (0 once the
+    ledger agent has caught up with the sink)."""
+    row = conn.execute(
+        "SELECT (SELECT count(*) FILTER (WHERE l.paid_cents > 0) + count(*) FILTER (WHERE l.debt_cents > 0)"
+        " FROM decompte_lines l JOIN decomptes d USING (file_id, record) WHERE d.status = 'paid')"
+        " - (SELECT count(*) FROM ledger_entries WHERE kind IN ('credit', 'debit'))").fetchone()
+    return int(row[0])
+
+
+__all__ = ["write_entries", "balances", "missing_entries", "LedgerError"]

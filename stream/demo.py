@@ -17,7 +17,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fseflow.report import console, print_summary, print_truth
+from fseflow.report import console, print_delays, print_payments, print_summary, print_truth
 
 
 @dataclass
@@ -84,7 +84,7 @@ def run_demo(o: DemoOptions) -> int:
                 def show(p: Any) -> None:
                     bar.update(done, completed=p.decomptes, total=max(p.expected_invoices, 1))
 
-                wait_drained(conn, len(files), workers, timeout=1800, on_progress=show)
+                wait_drained(conn, len(files), workers, timeout=1800, on_progress=show, ledger=True)
                 timings["stream"] = time.perf_counter() - t0
             summary, checker = Summary(), TruthChecker(flow / "truth.jsonl")
             for rec in store.read_decomptes(conn):
@@ -96,6 +96,9 @@ def run_demo(o: DemoOptions) -> int:
             lat = store.latency_percentiles(conn)
             lots, lots_refused = conn.execute("SELECT coalesce(sum(n_lots), 0), coalesce(sum(n_lots_refused), 0)"
                                               " FROM files").fetchone()
+            t = time.perf_counter()
+            payments = pay_all(svc.database_url, folder / "payments")
+            timings["payments"] = time.perf_counter() - t
     summary.files, summary.files_refused = counts["files"], counts["files_refused"]
     summary.lots, summary.lots_refused = int(lots), int(lots_refused)
     summary.bytes = sum(f.stat().st_size for f in files)
@@ -103,7 +106,31 @@ def run_demo(o: DemoOptions) -> int:
     print_summary(summary)
     print_stream(timings, summary.invoices, lat)
     print_truth(checker.score())
-    return 0
+    print_payments(*payments[:3])
+    if payments[3] is not None:
+        print_delays(payments[3])
+    c.print(f"payment files in {folder / 'payments' / 'sepa'}, returns in {folder / 'payments' / 'returns'}")
+    return 0 if all(r.holds for r in payments[2]) else 1
+
+
+def pay_all(database_url: str, folder: Path) -> tuple[list[Any], list[Any], list[Any], Any]:
+    """The cut-off of every liquidation day of the flow, in order, then its reconciliation."""
+    from fseflow.cutoff import pay_day
+    from fseflow.delays import delay_report
+    from fseflow.infra import db
+    from fseflow.reconcile import reconcile
+
+    runs, returns, checks = [], [], []
+    with db.connect(database_url, autocommit=True) as conn:
+        days = [r[0] for r in conn.execute("SELECT DISTINCT liquidation_date FROM decomptes"
+                                           " WHERE liquidation_date IS NOT NULL ORDER BY 1")]
+        for day in days:
+            r, ret = pay_day(conn, day, folder)
+            runs.extend(r)
+            returns.append(ret)
+        checks = [reconcile(conn, day, folder) for day in days]
+        delays = delay_report(conn, days[0], days[-1]) if days else None
+    return runs, returns, checks, delays
 
 
 def print_stream(timings: dict[str, float], invoices: int, lat: dict[str, Any]) -> None:

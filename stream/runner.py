@@ -121,14 +121,17 @@ def progress(conn: Any) -> Progress:
 
 def wait_drained(conn: Any, files: int, workers: Workers | None = None, timeout: float = 600.0,
                  on_progress: Callable[[Progress], None] | None = None, poll: float = 0.2,
-                 require_alive: bool = True) -> Progress:
-    """Block until `files` receipts are written and every invoice they sent on has a décompte."""
+                 require_alive: bool = True, ledger: bool = False) -> Progress:
+    """Block until `files` receipts are written and every invoice they sent on has a décompte
+    (and, with `ledger`, until every paid décompte line has its ledger entries)."""
+    from fseflow.infra.ledger import missing_entries
+
     deadline = time.monotonic() + timeout
     while True:
         p = progress(conn)
         if on_progress is not None:
             on_progress(p)
-        if p.files >= files and p.decomptes >= p.expected_invoices:
+        if p.files >= files and p.decomptes >= p.expected_invoices and (not ledger or missing_entries(conn) <= 0):
             return p
         if workers is not None and require_alive and not workers.alive():
             raise PipelineError("every worker has stopped before the flow drained:\n" + workers.log_tail())
