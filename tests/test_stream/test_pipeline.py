@@ -86,6 +86,47 @@ def test_stream_equals_batch(flow: Path, pipeline: Settings, tmp_path: Path, rol
         with conn.cursor() as cur:
             cur.execute("SELECT count(DISTINCT partition) FROM decomptes")
             assert cur.fetchone()[0] == pipeline.partitions
+        if roles is None:  # the ledger agent runs in the all-agents worker
+            wait_drained(conn, len(files), workers, timeout=120, ledger=True)
+            assert_ledger_complete(conn)
+            assert_payments_reconcile(conn, pipeline.database_url, tmp_path / "payments")
+
+
+def assert_ledger_complete(conn) -> None:
+    """The ledger side stream holds exactly the entries of the décomptes in PostgreSQL."""
+    from fseflow.processors.payments import entries
+
+    want = sorted((e.file_id, e.record, e.line, e.kind, e.budget, e.payee_kind, e.amount_cents)
+                  for e in entries([{**r, "file_id": fid} for fid, r in _with_ids(conn)]))
+    got = sorted(tuple(r) for r in conn.execute(
+        "SELECT file_id, record, line, kind, budget, payee_kind, amount_cents FROM ledger_entries"))
+    assert got == want and len(got) > 2_000
+
+
+def _with_ids(conn):
+    ids = {(f, r): fid for fid, f, r in conn.execute("SELECT file_id, file, record FROM decomptes")}
+    return [(ids[(r["file"], r["record"])], r) for r in store.read_decomptes(conn)]
+
+
+def assert_payments_reconcile(conn, url: str, folder: Path) -> None:
+    """Every liquidation day of the generated flow cut off, paid and reconciled; a tampered ledger
+    row is then named by the reconciliation."""
+    from fseflow.reconcile import reconcile
+    from fseflow.stream.demo import pay_all
+
+    conn.commit()
+    runs, returns, checks, delays = pay_all(url, folder)
+    assert checks and all(c.holds for c in checks), [c.failure for c in checks]
+    assert sum(r.transfers for r in runs) > 100 and sum(r.files for r in returns) > 50
+    assert delays.invoices > 500 and delays.pending == 0
+    day, file_id, record, line = conn.execute(
+        "SELECT liquidation_date, file_id, record, line FROM ledger_entries WHERE kind = 'credit'"
+        " ORDER BY file_id, record, line LIMIT 1").fetchone()
+    conn.execute("UPDATE ledger_entries SET amount_cents = amount_cents - 1 WHERE file_id = %s AND record = %s"
+                 " AND line = %s AND kind = 'credit'", (file_id, record, line))
+    conn.commit()
+    failure = reconcile(conn, day, folder).failure
+    assert failure is not None and f"record {record}, line {line}, credit" in failure and "P8" in failure
 
 
 @pytest.mark.parametrize("snapshot_every", [-1.0, 0.0], ids=["changelog-only", "snapshot-every-step"])
@@ -107,6 +148,8 @@ def test_worker_killed_mid_flow_loses_and_doubles_nothing(flow: Path, pipeline: 
         workers.start()
         wait_drained(conn, len(files), workers, timeout=300)
         assert assert_equal_to_offline(flow, conn) > 2_000
+        wait_drained(conn, len(files), workers, timeout=120, ledger=True)
+        assert_ledger_complete(conn)   # the ledger side stream too: nothing missing, nothing doubled
         snapshots = conn.execute("SELECT count(*) FROM liquidation_snapshots").fetchone()[0]
         conn.commit()
     restored = (tmp_path / "worker-1.log").read_text("utf-8", "replace")
