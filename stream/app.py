@@ -208,7 +208,9 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
         try:
             low, high = c.get_watermark_offsets(TopicPartition(topics.state, p), timeout=10)
             done = max(low, start) if start is not None else low
+            log.info("partition %d: restoring state, changelog offsets %d..%d, from %d", p, low, high, done)
             c.assign([TopicPartition(topics.state, p, done)])
+            idle_since = time.monotonic()
             while True:
                 msgs = c.consume(1000, timeout=0.3)
                 for m in msgs:
@@ -218,8 +220,14 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                     done = m.offset() + 1
                     changelog_end[p] = m.offset()
                     replayed += 1
-                if not msgs and done >= high:
+                if msgs:
+                    idle_since = time.monotonic()
+                elif done >= high:
                     break
+                elif time.monotonic() - idle_since > settings.restore_timeout:
+                    # liquidating on a partial state would pay caps twice: stop, loudly, instead
+                    raise KafkaException(f"partition {p}: changelog replay stalled at offset {done}, high watermark"
+                                         f" {high}, nothing read for {settings.restore_timeout:.0f} s")
         finally:
             c.close()
         log.info("partition %d: state restored (%s, %d changelog records after it; %d entries, next offset %d)",

@@ -36,6 +36,9 @@ class Settings:
     snapshot_every: float = 60.0
     #: consumer session timeout (s): group joins take ~3 s instead of ~23 s with 6 s here
     session_timeout: float = 6.0
+    #: a state restore that reads nothing for this long below the changelog's high watermark
+    #: fails the worker (with the offsets in the log) rather than liquidate on a partial state
+    restore_timeout: float = 30.0
 
     @classmethod
     def from_env(cls, kafka_bootstrap: str | None = None, database_url: str | None = None) -> "Settings":
