@@ -73,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--spool", type=Path, required=True, help="drop folder (archive/ and quarantine/ inside)")
     sv.add_argument("--workers", type=int, default=1)
     sv.add_argument("--settle", type=float, default=1.0, help="seconds a file's size must stay still (default 1)")
+    sv.add_argument("--payments", type=Path, default=None,
+                    help="folder of the daily cut-off's sepa/ and returns/ (default ./.fseflow/payments)")
 
     bn = sub.add_parser("bench", help="every benchmark on embedded services; report.md and plots against "
                         "benchmarks/targets.toml")
@@ -201,6 +203,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from fseflow.cutoff import DailyCutoff
     from fseflow.infra import db
     from fseflow.infra.services import DEFAULT_WORKDIR, services
     from fseflow.report import console
@@ -217,8 +220,11 @@ def cmd_serve(a: argparse.Namespace) -> int:
         db.migrate(svc.database_url)
         settings = Settings.from_env(svc.kafka_bootstrap, svc.database_url)
         with Workers(settings, work, count=a.workers), Spool(a.spool, settings, settle=a.settle) as spool:
+            # the daily cut-off (20:00 Europe/Paris) pays the day and reconciles it, beside the intake
+            cutoffs = DailyCutoff(svc.database_url, _payments_folder(a.payments))
+            threading.Thread(target=cutoffs.run, args=(stop,), name="cut-off", daemon=True).start()
             console().print(f"serving {a.spool} with {a.workers} worker(s); Kafka {svc.kafka_bootstrap}; "
-                            "Ctrl-C to stop")
+                            f"next cut-off {cutoffs.due:%Y-%m-%d %H:%M %Z}; Ctrl-C to stop")
             spool.run(stop)
     return 0
 

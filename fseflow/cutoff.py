@@ -14,9 +14,12 @@ transfers (same MsgId, EndToEndIds, CreDtTm) and pays nothing new.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -24,6 +27,7 @@ from fseflow.codecs import sepa
 from fseflow.exceptions import FseflowError
 from fseflow.processors import payments as pay
 
+log = logging.getLogger("fseflow.payments")
 CUTOFF_LOCK = 0x46534643  # "FSFC": one cut-off per budget at a time
 
 
@@ -258,3 +262,54 @@ def _delays(conn: psycopg.Connection[Any], budget: str, mid: str, execution: dt.
         for file_id, record, ps, received, liquidated, penalty in rows:
             copy.write_row((file_id, record, budget, ps, received, liquidated, mid, execution,
                             pay.working_days_after(received, execution), int(penalty)))
+
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def next_cutoff(now: dt.datetime, profile: pay.Profile = pay.PROFILE) -> dt.datetime:
+    """The first cut-off instant strictly after `now` (aware): 20:00 Europe/Paris each day."""
+    local = now.astimezone(PARIS)
+    due = dt.datetime.combine(local.date(), profile.cutoff_time, tzinfo=PARIS)
+    if due <= local:
+        due = dt.datetime.combine(local.date() + dt.timedelta(days=1), profile.cutoff_time, tzinfo=PARIS)
+    return due
+
+
+class DailyCutoff:
+    """The automatic cut-off of `fseflow serve`: at each cut-off instant, the day is paid
+    (`pay_day`) and reconciled. A failure is logged and retried at the next poll: the cut-off is
+    idempotent, so running it again never pays twice."""
+
+    def __init__(self, database_url: str, folder: Path,
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)) -> None:
+        self.database_url, self.folder, self.clock = database_url, folder, clock
+        self.due = next_cutoff(clock())
+        self.done: list[dt.date] = []
+
+    def run_due(self) -> dt.date | None:
+        """Run the cut-off if its instant has passed; returns the day paid, if any."""
+        if self.clock() < self.due:
+            return None
+        from fseflow.infra import db
+        from fseflow.reconcile import reconcile
+
+        day = self.due.astimezone(PARIS).date()
+        with db.connect(self.database_url, autocommit=True) as conn:
+            runs, returns = pay_day(conn, day, self.folder)
+            result = reconcile(conn, day, self.folder)
+        log.info("cut-off of %s: %d transfers, %d cents, %d returns; reconciliation %s", day,
+                 sum(r.transfers for r in runs), sum(r.amount_cents for r in runs), returns.files,
+                 "holds" if result.holds else f"FAILS: {result.failure}")
+        self.done.append(day)
+        self.due = next_cutoff(self.due)
+        return day
+
+    def run(self, stop: threading.Event, poll: float = 30.0) -> None:
+        while not stop.is_set():
+            try:
+                self.run_due()
+            except Exception:  # noqa: BLE001 - the intake must go on; the next poll retries
+                log.exception("cut-off of %s failed; retrying", self.due.date())
+            wait = (self.due - self.clock()).total_seconds()
+            stop.wait(max(0.0, min(poll, wait)))

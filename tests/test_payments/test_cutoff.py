@@ -184,3 +184,31 @@ def test_a_debt_older_than_two_years_is_written_off(example: str, tmp_path: Path
 
 def test_cut_off_error_names_the_run(example: str, tmp_path: Path) -> None:
     assert issubclass(CutoffError, Exception)
+
+
+def test_next_cutoff_is_20h_paris_through_daylight_saving() -> None:
+    from zoneinfo import ZoneInfo
+
+    from fseflow.cutoff import next_cutoff
+
+    utc = dt.timezone.utc
+    assert next_cutoff(dt.datetime(2025, 3, 14, 12, 0, tzinfo=utc)) == \
+        dt.datetime(2025, 3, 14, 20, 0, tzinfo=ZoneInfo("Europe/Paris"))
+    # 19:00 UTC is 20:00 in Paris in winter: that instant is past, the next is the next day
+    assert next_cutoff(dt.datetime(2025, 3, 14, 19, 0, tzinfo=utc)).date() == dt.date(2025, 3, 15)
+    # summer time: 20:00 Paris is 18:00 UTC
+    assert next_cutoff(dt.datetime(2025, 7, 1, 17, 59, tzinfo=utc)).astimezone(utc).hour == 18
+
+
+def test_the_daily_cut_off_of_serve_pays_the_day_once(example: str, tmp_path: Path) -> None:
+    from fseflow.cutoff import DailyCutoff
+
+    now = [dt.datetime(2025, 3, 14, 10, 0, tzinfo=dt.timezone.utc)]
+    daily = DailyCutoff(example, tmp_path, clock=lambda: now[0])
+    assert daily.run_due() is None                      # before 20:00: nothing
+    now[0] = dt.datetime(2025, 3, 14, 19, 5, tzinfo=dt.timezone.utc)   # 20:05 in Paris
+    assert daily.run_due() == DAY and daily.run_due() is None
+    assert (tmp_path / "sepa" / "FSF-AMO-20250317-01.xml").exists()
+    assert daily.due.date() == dt.date(2025, 3, 15)
+    with psycopg.connect(example) as conn:
+        assert conn.execute("SELECT count(*), sum(amount_cents) FROM transfers").fetchone() == (1, 2478)
