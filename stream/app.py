@@ -17,6 +17,7 @@ transactions (the embedded broker does not support them):
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -168,6 +169,7 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: set, **kwargs: Any) -> None:
+        owned.update(tp.partition for tp in assigned if tp.topic == topics.invoices)
         # tells a supervising process (stream/runner.py) that this worker has joined and is ready
         ready = os.environ.get("FSEFLOW_READY_FILE")
         if ready:
@@ -176,6 +178,7 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: set, **kwargs: Any) -> None:
         # a revoked partition may be liquidated elsewhere: its state must be rebuilt on return
+        owned.difference_update(tp.partition for tp in revoked if tp.topic == topics.invoices)
         states = ctx.get("states")
         if states is not None:
             for tp in revoked:
@@ -185,6 +188,7 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                     changelog_end.pop(tp.partition, None)
 
     app_id = settings.prefix + settings.app_id
+    owned: set[int] = set()                          # partitions of fse.invoices this worker holds now
     snapshots: dict[int, tuple[int, float]] = {}   # partition → (changelog offset in snapshot, when)
     changelog_end: dict[int, int] = {}              # partition → offset of the last changelog record
 
@@ -195,9 +199,11 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
         broker reports watermarks per record batch, so the watermark alone would stop early."""
         state = PartitionState(p)
         start = None
-        row = resources()["conn"].execute(
-            "SELECT changelog_offset, state FROM liquidation_snapshots WHERE app_id = %s AND partition = %s",
-            (app_id, p)).fetchone()
+        # its own connection: restore runs in a thread, beside the agents' connection
+        with db.connect(settings.database_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT changelog_offset, state FROM liquidation_snapshots WHERE app_id = %s AND partition = %s",
+                (app_id, p)).fetchone()
         if row is not None:
             state.apply(bytes(row[1]))
             start = int(row[0]) + 1
@@ -309,10 +315,23 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
             for e in events:
                 by_partition[e.message.partition].append(e.message)
             prod, delivery = r["producer"], r["delivery"]
+            missing = [p for p in by_partition if p not in r["states"]]
+            if missing:
+                # in threads, before anything of the step is sent: a long replay must not stall the
+                # event loop, which answers the rebalance callbacks (a blocked loop let rebalances
+                # time out, revoke the partitions and start the replays over, in a loop)
+                loop = asyncio.get_running_loop()
+                restored = await asyncio.gather(*(loop.run_in_executor(None, restore, p) for p in missing))
+                for p, state in zip(missing, restored):
+                    if p in owned:
+                        r["states"][p] = state
+                    else:
+                        # revoked while restoring: its new owner liquidates these events, and the
+                        # offsets of a revoked partition are not committed here
+                        log.info("partition %d revoked during its restore: batch left to its new owner", p)
+                        del by_partition[p]
             for p, msgs in by_partition.items():
-                state = r["states"].get(p)
-                if state is None:
-                    state = r["states"][p] = restore(p)
+                state = r["states"][p]
                 todo = [m for m in sorted(msgs, key=lambda m: m.offset) if m.offset >= state.next_offset]
                 if not todo:
                     continue

@@ -140,7 +140,10 @@ def test_worker_killed_mid_flow_loses_and_doubles_nothing(flow: Path, pipeline: 
     with Workers(pipeline, tmp_path, loglevel="info") as workers, db.connect(pipeline.database_url) as conn:
         ingest(files[:half], pipeline)
         deadline = time.monotonic() + 120
-        while progress(conn).decomptes < 300:
+        # mid-flow: décomptes written and, when snapshots are on, at least one snapshot taken
+        while progress(conn).decomptes < 300 or (snapshot_every >= 0 and not conn.execute(
+                "SELECT count(*) FROM liquidation_snapshots").fetchone()[0]):
+            conn.commit()
             assert time.monotonic() < deadline and workers.alive(), workers.log_tail()
             time.sleep(0.02)
         workers.stop(workers.procs[0], kill=True)   # SIGKILL: no shutdown, no final commit
