@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--start-date", type=_date, default=None, help="first reception day (default: a recent Monday)")
     g.add_argument("--days", type=int, default=1, help="working days of flow")
     g.add_argument("--population", type=int, default=None, help="protected persons (default: full scale, 782,783)")
+    g.add_argument("--fraud", action="store_true",
+                   help="inject the fraud schemes at their default low rates (fraud_truth.jsonl)")
 
     lq = sub.add_parser("liquidate", help="decode, control and liquidate B2 files; write one décompte per invoice")
     lq.add_argument("files", nargs="+", type=Path, metavar="FILE.b2")
@@ -105,10 +107,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_generate(a: argparse.Namespace) -> int:
     from fseflow.generator import generate
+    from fseflow.generator.fraud import FRAUD_DEFAULT_RATES
 
     t0 = time.perf_counter()
     summary = generate(a.out, invoices=a.invoices, seed=a.seed, start_date=a.start_date, days=a.days,
-                       population=a.population)
+                       population=a.population, fraud_rates=FRAUD_DEFAULT_RATES if a.fraud else None)
     print(f"generated {summary.get('invoices', a.invoices):,} invoices in {summary.get('files', '?'):,} files "
           f"into {a.out} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
     return 0

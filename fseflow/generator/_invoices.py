@@ -39,6 +39,7 @@ class Built:
     needs_prescription: bool = False
     anomaly: str | None = None
     ps_number: str = ""        # set for an unknown billing number (anomaly 8025-001)
+    fraud: str | None = None   # the fraud scheme that added or altered it (fraud.py)
 
     @property
     def family(self) -> str:

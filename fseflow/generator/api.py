@@ -2,21 +2,22 @@
 
 Outputs in `out_dir`: `beneficiaries.csv`, `professionals.csv`, `b2/PS<n°>-<AAAAMMJJ>.b2`
 (one per PS and reception day), `manifest.csv` (files in arrival order), `truth.jsonl`
-(one row per anomalous invoice) and `summary.json`. Same seed and arguments → same bytes.
+(one row per anomalous invoice) and `summary.json`; with fraud on, `fraud_truth.jsonl` (one row
+per fraudulent actor, fraud.py). Same seed and arguments → same bytes.
 """
 from __future__ import annotations
 
 import datetime as dt
 import os
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
 from fseflow.days import NO_DATE, OPEN_END
-from fseflow.generator import _shares as S, anomalies as A, care as C
+from fseflow.generator import _shares as S, anomalies as A, care as C, fraud as F
 from fseflow.generator._calendar import working_days
 from fseflow.generator._invoices import Built, build_invoices
 from fseflow.generator._tariffs import Tariffs
@@ -35,7 +36,7 @@ DEFAULT_START_DATE = dt.date(2026, 10, 5)
 EARLIEST_START_DATE = dt.date(2024, 4, 1)
 MIN_POPULATION = 2_000
 #: independent random streams, so that e.g. the invoice count never changes the population
-_STREAMS = ("population", "directory", "plan", "invoices", "numbers", "anomalies", "files")
+_STREAMS = ("population", "directory", "plan", "invoices", "numbers", "anomalies", "files", "fraud")
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,13 @@ class Summary(Mapping[str, Any]):
     billed_cents: int
     amo_declared_cents: int
     bytes_written: int = 0
+    fraud: dict[str, dict[str, int]] = field(default_factory=dict)   # per scheme, when fraud is on
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if not self.fraud:
+            del d["fraud"]  # fraud off: summary.json as without fraud
+        return d
 
     def __getitem__(self, name: str) -> Any:
         if name not in self.__dataclass_fields__:
@@ -136,12 +141,14 @@ def _summarize(seed: int, start: dt.date, reception: list[dt.date], pop: Populat
 
 def generate(out_dir: str | os.PathLike[str], invoices: int, seed: int, start_date: dt.date | str | None = None,
              days: int = 1, population: int | None = None, *, anomaly_rates: Mapping[str, float] | None = None,
-             framing: str = "fixed", write_b2: bool = True) -> Summary:
+             framing: str = "fixed", write_b2: bool = True, fraud_rates: Mapping[str, float] | None = None
+             ) -> Summary:
     """Generate a synthetic flow of `invoices` B2 invoices over `days` working days.
 
     `population` protected persons (default: full scale, 782,783); `anomaly_rates` overrides
     the default share of each anomaly kind (anomalies.ANOMALIES); `framing` is the B2 codec's
     ('fixed' records end to end, 'LF' or 'CRLF' lines). `write_b2=False` skips the B2 files.
+    `fraud_rates` turns fraud schemes on (fraud.SCHEMES; e.g. fraud.FRAUD_DEFAULT_RATES).
     """
     start = _as_date(start_date)
     size = S.FULL_SCALE if population is None else int(population)
@@ -151,6 +158,7 @@ def generate(out_dir: str | os.PathLike[str], invoices: int, seed: int, start_da
         raise GeneratorError(f"population must be at least {MIN_POPULATION}")
     if start < EARLIEST_START_DATE:
         raise GeneratorError(f"start date must be on or after {EARLIEST_START_DATE.isoformat()}")
+    fraud = F.fraud_rates(fraud_rates)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     seeds = np.random.SeedSequence(seed).spawn(len(_STREAMS))
@@ -168,14 +176,18 @@ def generate(out_dir: str | os.PathLike[str], invoices: int, seed: int, start_da
     built = build_invoices(plan, pop, directory, tariffs, rng["invoices"])
     number_invoices(built, directory, reception, rng["numbers"])
     built += A.inject(built, counts, pop, directory, reception, rng["anomalies"])
+    actors = F.inject(built, fraud, pop, directory, reception, tariffs, rng["fraud"]) if fraud else []
     outputs = assemble(built, directory, reception, rng["files"])
 
     write_beneficiaries(pop, out / "beneficiaries.csv")
     write_professionals(directory, out / "professionals.csv")
     written = write_b2_files(outputs, out, framing) if write_b2 else 0
     write_manifest(outputs, out / "manifest.csv")
-    write_jsonl(truth_rows(outputs), out / "truth.jsonl")
+    write_jsonl(F.with_control_truth(outputs, truth_rows(outputs)), out / "truth.jsonl")
+    F.write_truth(actors, pop, directory, out / "fraud_truth.jsonl", on=bool(fraud))
 
     summary = _summarize(seed, start, reception, pop, directory, built, outputs, list(counts), written)
+    if fraud:
+        summary = replace(summary, fraud=F.counts(actors))
     write_json(summary.as_dict(), out / "summary.json")
     return summary
