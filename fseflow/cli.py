@@ -62,8 +62,8 @@ def _parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("worker", help="run the stream agents (needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL)")
     w.add_argument("--loglevel", default="warn", choices=("crit", "error", "warn", "info", "debug"))
-    w.add_argument("--roles", default="decode,liquidate,sink,ledger",
-                   help="agents this worker runs, comma-separated (default all: decode,liquidate,sink,ledger); "
+    w.add_argument("--roles", default="decode,liquidate,sink,ledger,fraud",
+                   help="agents this worker runs, comma-separated (default all: decode,liquidate,sink,ledger,fraud); "
                         "a worker per stage lets the stages use separate cores")
 
     ig = sub.add_parser("ingest", help="send B2 files to the pipeline (needs KAFKA_BOOTSTRAP_SERVERS)")
@@ -94,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
     dl = rp_sub.add_parser("delays", help="tiers-payant payment delays in working days (target 7)")
     dl.add_argument("--from", dest="start", type=_date, required=True)
     dl.add_argument("--to", dest="end", type=_date, required=True)
+
+    fr = sub.add_parser("fraud", help="fraud side stream (DATABASE_URL, else ./.fseflow/)")
+    fr_sub = fr.add_subparsers(dest="fraud_command", required=True)
+    ft = fr_sub.add_parser("top", help="the highest-scored practitioner-days, with their explanation and amount at stake")
+    ft.add_argument("--date", type=_date, default=None, help="care date (default: every day)")
+    ft.add_argument("--n", type=int, default=20)
 
     db = sub.add_parser("db", help="the PostgreSQL database: DATABASE_URL, else an embedded server in ./.fseflow/")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -273,6 +279,16 @@ def cmd_report(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fraud(a: argparse.Namespace) -> int:
+    from fseflow.infra import db, services
+    from fseflow.infra.fraud_store import top_alerts
+    from fseflow.report import print_alerts
+
+    with services.database(services.DEFAULT_WORKDIR) as url, db.connect(url, autocommit=True) as conn:
+        print_alerts(top_alerts(conn, a.date, a.n), a.date)
+    return 0
+
+
 def cmd_db_migrate(a: argparse.Namespace) -> int:
     from fseflow.infra import db, services
 
@@ -313,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return {"generate": cmd_generate, "liquidate": cmd_liquidate, "demo": cmd_demo,
                 "db": lambda a: a.db_cmd(a), "worker": cmd_worker, "ingest": cmd_ingest,
                 "serve": cmd_serve, "bench": cmd_bench, "pay": cmd_pay, "reconcile": cmd_reconcile,
-                "report": cmd_report}[a.command](a)
+                "report": cmd_report, "fraud": cmd_fraud}[a.command](a)
     except InputError as e:
         print(f"fseflow: error: {e}", file=sys.stderr)
         return EXIT_INPUT

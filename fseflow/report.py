@@ -128,3 +128,21 @@ def print_delays(r: Any) -> None:
     t.add_row("late, day 8–9 / day 10+", f"{r.late_8_9:,} / {r.late_10:,}")
     t.add_row("penalties", euros(r.penalty_cents))
     c.print(t)
+
+
+def print_alerts(alerts: list[Any], day: Any = None) -> None:
+    """Fraud alerts: practitioner-days to review, highest score first, with the indicators
+    that weigh most (an alert is a request for review, never a conclusion)."""
+    c = console()
+    if not alerts:
+        c.print("fraud: no practitioner-day reached the alert score")
+        return
+    t = Table(title=f"fraud alerts{' of ' + str(day) if day else ''}: highest scores (review requests)")
+    for col in ("practitioner", "day", "billing PS", "spec.", "score", "at stake", "why (indicator: contribution, value)"):
+        t.add_column(col, justify="right" if col in ("score", "at stake") else "left")
+    for a in alerts:
+        why = "; ".join(f"{e['indicator']}: {e['contribution']}" + (f" ({e['value']})" if "value" in e else "")
+                        for e in a["explanation"])
+        t.add_row(str(a["practitioner"]), str(a["day"]), str(a["ps"]), f"{a['speciality']:02d}", f"{a['score']:.3f}",
+                  euros(a["at_stake_cents"]), why)
+    c.print(t)

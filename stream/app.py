@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+import numpy as np
 import orjson
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
@@ -93,7 +94,7 @@ def _key(p: int) -> bytes:
     return struct.pack(">I", p)
 
 
-ROLES = ("decode", "liquidate", "sink", "ledger")
+ROLES = ("decode", "liquidate", "sink", "ledger", "fraud")
 
 
 def build_app(settings: Settings, datadir: Path | None = None, preload: bool = False,
@@ -103,7 +104,12 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
     `preload` loads the directory and opens the connections now rather than on the first event
     (a worker does it before joining the group, so its first batch waits for nothing)."""
     from fseflow.infra import db, store
+    from fseflow.infra import fraud_store
     from fseflow.infra import ledger as ledger_store
+    from fseflow.codecs import batch
+    from fseflow.processors import fraud_lines
+    from fseflow.stream import fraud as fraud_step
+    from fseflow.stream.partitioning import ps_partition
     from fseflow.processors import payments
     from fseflow.processors.reference import compile_reference
     from fseflow.stream import decode as dec
@@ -142,6 +148,7 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
     # the payment ledger is a side stream of the paid décomptes: its own agent, so payments never
     # hold back the décompte sink (faust acknowledges a record once both agents are done with it)
     t_ledger = app.topic(topics.decomptes, partitions=P)
+    t_lines = app.topic(topics.lines, partitions=P)
 
     ctx: dict[str, Any] = {}
 
@@ -346,6 +353,14 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                 if out.rejected:
                     prod.produce(topics.rejects, value=orjson.dumps(out.rejected), key=_key(p), partition=p,
                                  on_delivery=delivery)
+                if out.lines and out.lines["ps"].shape[0]:
+                    # the fraud side stream's features, re-keyed by billing PS
+                    parts = ps_partition(out.lines["ps"], P)
+                    for q in np.unique(parts).tolist():
+                        rows = parts == q
+                        prod.produce(topics.lines, value=batch.pack({"liq_partition": p},
+                                                                    {k: v[rows] for k, v in out.lines.items()}),
+                                     key=_key(q), partition=q, on_delivery=delivery)
                 changelogs.append((p, out.changelog))
             # every décompte of the step is acknowledged before any changelog record is sent: a crash
             # in between replays the step from the old state, never skips its décomptes
@@ -386,8 +401,39 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                 ledger_store.write_entries(r["conn"], payments.entries(records))
             metrics.record_batch("ledger", events, time.perf_counter() - t0, highwater)
 
+    async def fraud_scoring(stream: Any) -> None:
+        """Practitioner-day aggregates and scores (stream/fraud.py); offsets and sums in one
+        PostgreSQL transaction per partition, so a replay adds nothing; alerts to fraud.alerts."""
+        async for events in stream.take_events(settings.sink_batch, within=settings.batch_within):
+            r = resources()
+            t0 = time.perf_counter()
+            by_partition: dict[int, list[Any]] = defaultdict(list)
+            for e in events:
+                by_partition[e.message.partition].append(e.message)
+            alerts: list[dict[str, Any]] = []
+            conn = r["conn"]
+            for q, msgs in by_partition.items():
+                with conn.transaction():
+                    next_offset, marks = fraud_store.read_offsets(conn, app_id, q)
+                    todo = [m for m in sorted(msgs, key=lambda m: m.offset) if m.offset >= next_offset]
+                    if not todo:
+                        continue
+                    parts = []
+                    for m in todo:
+                        meta, cols = batch.unpack(m.value)
+                        parts.append(fraud_lines.select(cols, fraud_store.fresh(cols, int(meta["liq_partition"]),
+                                                                                marks)))
+                    cols = {k: np.concatenate([c[k] for c in parts]) for k in parts[0]}
+                    alerts += fraud_store.add_step(conn, app_id, q, todo[-1].offset + 1, marks,
+                                                   fraud_step.aggregate(cols))
+            for a in alerts:
+                r["producer"].produce(topics.alerts, value=orjson.dumps(a), key=str(a["practitioner"]).encode())
+            if alerts:
+                r["producer"].poll(0)
+            metrics.record_batch("fraud", events, time.perf_counter() - t0, highwater)
+
     agents = {"decode": (t_lots, decode_files), "liquidate": (t_invoices, liquidate), "sink": (t_sink, sink),
-              "ledger": (t_ledger, ledger)}
+              "ledger": (t_ledger, ledger), "fraud": (t_lines, fraud_scoring)}
     for role in roles:
         topic, fn = agents[role]
         app.agent(topic, name=f"fseflow.{role}")(fn)

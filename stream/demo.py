@@ -17,7 +17,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fseflow.report import console, print_delays, print_payments, print_summary, print_truth
+from fseflow.report import console, print_alerts, print_delays, print_payments, print_summary, print_truth
 
 
 @dataclass
@@ -32,6 +32,8 @@ class DemoOptions:
 
 def run_demo(o: DemoOptions) -> int:
     from fseflow.generator import generate, manifest_files
+    from fseflow.generator.fraud import FRAUD_DEFAULT_RATES
+    from fseflow.infra.fraud_store import top_alerts
     from fseflow.infra import db, store
     from fseflow.infra.services import services
     from fseflow.offline import Summary
@@ -55,7 +57,9 @@ def run_demo(o: DemoOptions) -> int:
         db.migrate(svc.database_url)
         t = time.perf_counter()
         flow = folder / "flow"
-        generate(flow, invoices=o.invoices, seed=o.seed, start_date=None, days=1, population=o.population)
+        # the fraud schemes at their realistic low rates, for the fraud side stream to find
+        generate(flow, invoices=o.invoices, seed=o.seed, start_date=None, days=1, population=o.population,
+                 fraud_rates=FRAUD_DEFAULT_RATES)
         timings["generate"] = time.perf_counter() - t
         c.print(f"generated the flow in {timings['generate']:.1f} s")
         t = time.perf_counter()
@@ -84,7 +88,7 @@ def run_demo(o: DemoOptions) -> int:
                 def show(p: Any) -> None:
                     bar.update(done, completed=p.decomptes, total=max(p.expected_invoices, 1))
 
-                wait_drained(conn, len(files), workers, timeout=1800, on_progress=show, ledger=True)
+                wait_drained(conn, len(files), workers, timeout=1800, on_progress=show, ledger=True, fraud=True)
                 timings["stream"] = time.perf_counter() - t0
             summary, checker = Summary(), TruthChecker(flow / "truth.jsonl")
             for rec in store.read_decomptes(conn):
@@ -96,6 +100,7 @@ def run_demo(o: DemoOptions) -> int:
             lat = store.latency_percentiles(conn)
             lots, lots_refused = conn.execute("SELECT coalesce(sum(n_lots), 0), coalesce(sum(n_lots_refused), 0)"
                                               " FROM files").fetchone()
+            alerts = top_alerts(conn, None, 10)
             t = time.perf_counter()
             payments = pay_all(svc.database_url, folder / "payments")
             timings["payments"] = time.perf_counter() - t
@@ -110,6 +115,7 @@ def run_demo(o: DemoOptions) -> int:
     if payments[3] is not None:
         print_delays(payments[3])
     c.print(f"payment files in {folder / 'payments' / 'sepa'}, returns in {folder / 'payments' / 'returns'}")
+    print_alerts(alerts)
     return 0 if all(r.holds for r in payments[2]) else 1
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from fseflow.codecs import decompte
 from fseflow.processors.directory import Beneficiaries, Professionals
+from fseflow.processors import fraud_lines
 from fseflow.processors.engine import run_kernel
 from fseflow.processors.reference import CompiledReference
 from fseflow.stream.decode import InvoiceBatch, merge, select
@@ -29,6 +30,9 @@ class LiquidateOutput:
     kernel_seconds: float = 0.0
     decoded_at: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per liquidated invoice
     liquidated_at: float = 0.0
+    # per line: the fraud features (processors/fraud_lines.py) and the upstream record of its
+    # invoice (src_partition, src_offset of fse.lots), which the fraud agent deduplicates on
+    lines: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def liquidate_step(state: PartitionState, batches: list[InvoiceBatch], next_offset: int,
@@ -57,6 +61,10 @@ def liquidate_step(state: PartitionState, batches: list[InvoiceBatch], next_offs
             rec["liquidated_at"] = now
             rec["partition"] = state.partition
             (out.paid if rec["status"] == "paid" else out.rejected).append(rec)
+        out.lines = fraud_lines.features(b.ic, b.lc, b.act, outcome)
+        inv = fraud_lines.line_invoice(b.ic, b.lc.care_date.shape[0])
+        out.lines["src_partition"] = b.meta["src_partition"][inv].astype(np.int32)
+        out.lines["src_offset"] = b.meta["src_offset"][inv].astype(np.int64)
         state.advance(next_offset, b.meta["src_partition"], b.meta["src_offset"])
     else:
         state.next_offset = next_offset

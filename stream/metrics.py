@@ -126,7 +126,7 @@ def summary() -> str:
     """Seconds per agent, kernel seconds and volumes so far, from this registry."""
     value = REGISTRY.get_sample_value
     parts = [f"{a} {value('fseflow_agent_seconds_total', {'agent': a}) or 0:,.1f} s"
-             for a in ("decode", "liquidate", "sink")]
+             for a in ("decode", "liquidate", "sink", "ledger", "fraud")]
     parts.append(f"kernels {value('fseflow_kernel_seconds_total') or 0:,.1f} s")
     files = sum(value("fseflow_files_total", {"arl_status": s}) or 0 for s in "PLN")
     invoices = sum(value("fseflow_invoices_total", {"outcome": o}) or 0 for o in ("paid", "rejected"))

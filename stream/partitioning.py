@@ -21,3 +21,14 @@ def beneficiary_partition(nir_id: np.ndarray, rang: np.ndarray, partitions: int)
         h = (h ^ (h >> np.uint64(27))) * _M2
         h ^= h >> np.uint64(31)
     return (h % np.uint64(partitions)).astype(np.int32)
+
+
+def ps_partition(ps: np.ndarray, partitions: int) -> np.ndarray:
+    """Partition of `fse.lines` per line (int32): by billing number, so every line of a PS
+    meets its practitioner-day and month aggregates in one fraud partition."""
+    with np.errstate(over="ignore"):
+        h = ps.astype(np.int64).view(np.uint64)
+        h = (h ^ (h >> np.uint64(30))) * _M1
+        h = (h ^ (h >> np.uint64(27))) * _M2
+        h ^= h >> np.uint64(31)
+    return (h % np.uint64(partitions)).astype(np.int32)

@@ -119,11 +119,20 @@ def progress(conn: Any) -> Progress:
     return Progress(int(files), int(expected), int(decomptes), int(refused))
 
 
+def fraud_lag(conn: Any) -> int:
+    """Décompte lines the fraud side stream has not counted yet."""
+    row = conn.execute("SELECT (SELECT count(*) FROM decompte_lines)"
+                       " - (SELECT coalesce(sum(lines), 0) FROM fraud_practitioner_days)").fetchone()
+    conn.commit()
+    return int(row[0])
+
+
 def wait_drained(conn: Any, files: int, workers: Workers | None = None, timeout: float = 600.0,
                  on_progress: Callable[[Progress], None] | None = None, poll: float = 0.2,
-                 require_alive: bool = True, ledger: bool = False) -> Progress:
+                 require_alive: bool = True, ledger: bool = False, fraud: bool = False) -> Progress:
     """Block until `files` receipts are written and every invoice they sent on has a décompte
-    (and, with `ledger`, until every paid décompte line has its ledger entries)."""
+    (and, with `ledger`, until every paid décompte line has its ledger entries; with `fraud`,
+    until the fraud side stream has counted every décompte line)."""
     from fseflow.infra.ledger import missing_entries
 
     deadline = time.monotonic() + timeout
@@ -131,7 +140,8 @@ def wait_drained(conn: Any, files: int, workers: Workers | None = None, timeout:
         p = progress(conn)
         if on_progress is not None:
             on_progress(p)
-        if p.files >= files and p.decomptes >= p.expected_invoices and (not ledger or missing_entries(conn) <= 0):
+        if p.files >= files and p.decomptes >= p.expected_invoices and (not ledger or missing_entries(conn) <= 0) \
+                and (not fraud or fraud_lag(conn) <= 0):
             return p
         if workers is not None and require_alive and not workers.alive():
             raise PipelineError("every worker has stopped before the flow drained:\n" + workers.log_tail())

@@ -7,6 +7,8 @@
     fse.decomptes       décomptes of paid invoices, per liquidated batch
     fse.rejects         décomptes of rejected invoices, per liquidated batch
     fse.state           changelog of the liquidation state (one delta per liquidated batch)
+    fse.lines           line features for fraud scoring, columnar, partitioned by billing PS
+    fraud.alerts        practitioner-days whose fraud score reached the alert threshold
 
 Every topic has the same partition count, so the state changelog is co-partitioned with
 `fse.invoices`: partition p of the state holds exactly the beneficiaries of partition p.
@@ -17,9 +19,10 @@ from dataclasses import dataclass
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-NAMES = ("lots", "files", "lots_rejected", "invoices", "decomptes", "rejects", "state")
+NAMES = ("lots", "files", "lots_rejected", "invoices", "decomptes", "rejects", "state", "lines", "alerts")
 _BASE = {"lots": "fse.lots", "files": "fse.files", "lots_rejected": "fse.lots.rejected",
-         "invoices": "fse.invoices", "decomptes": "fse.decomptes", "rejects": "fse.rejects", "state": "fse.state"}
+         "invoices": "fse.invoices", "decomptes": "fse.decomptes", "rejects": "fse.rejects", "state": "fse.state",
+         "lines": "fse.lines", "alerts": "fraud.alerts"}
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class Topics:
     decomptes: str
     rejects: str
     state: str
+    lines: str
+    alerts: str
 
     @classmethod
     def named(cls, prefix: str = "") -> "Topics":

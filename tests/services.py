@@ -101,7 +101,7 @@ def flow_through_one_worker(tmp_path: Path, database_url: str, kafka_bootstrap: 
     with Workers(settings, tmp_path) as workers, db.connect(database_url) as conn:
         workers.wait_ready()
         ingest(files, settings)
-        progress = wait_drained(conn, len(files), workers, timeout=180)
+        progress = wait_drained(conn, len(files), workers, timeout=180, ledger=True, fraud=True)
         url = f"http://127.0.0.1:{workers.metrics_port(0)}/metrics"
         exposition = urllib.request.urlopen(url, timeout=10).read().decode()
         counts = store.counts(conn)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from fseflow.stream.app import ROLES
 from fseflow.tests.services import flow_through_one_worker
 
 pytestmark = pytest.mark.slow
@@ -49,7 +50,7 @@ def test_worker_metrics_match_the_database(tmp_path: Path, fresh_db: str, kafka_
         count = total(m[f"fseflow_{stage}_seconds_count"])
         assert count == (p.files if stage == "reception_to_decoded" else p.decomptes), stage
         assert total(m[f"fseflow_{stage}_seconds_bucket"], le="864000.0") == count  # 10 days: every one
-    assert {dict(k)["agent"] for k in m["fseflow_batch_records_count"]} == {"decode", "liquidate", "sink"}
+    assert {dict(k)["agent"] for k in m["fseflow_batch_records_count"]} == set(ROLES)
     assert {dict(k)["topic"] for k in m["fseflow_consumer_lag_seconds"]} >= {prefix + "fse.lots",
                                                                            prefix + "fse.invoices"}
     assert total(m["fseflow_state_entries"]) > 0 and total(m["fseflow_kernel_seconds_total"]) > 0
