@@ -403,8 +403,10 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
 
     async def fraud_scoring(stream: Any) -> None:
         """Practitioner-day aggregates and scores (stream/fraud.py); offsets and sums in one
-        PostgreSQL transaction per partition, so a replay adds nothing; alerts to fraud.alerts."""
-        async for events in stream.take_events(settings.sink_batch, within=settings.batch_within):
+        PostgreSQL transaction per partition, so a replay adds nothing; alerts to fraud.alerts.
+        Its batches are 4× larger and wait 4× longer than the hot path's: a side stream trades
+        latency for fewer round trips to PostgreSQL per line."""
+        async for events in stream.take_events(4 * settings.sink_batch, within=4 * settings.batch_within):
             r = resources()
             t0 = time.perf_counter()
             by_partition: dict[int, list[Any]] = defaultdict(list)
