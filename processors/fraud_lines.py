@@ -30,8 +30,10 @@ def line_invoice(ic: InvoiceCols, n_lines: int) -> np.ndarray:
     return inv
 
 
-def features(ic: InvoiceCols, lc: LineCols, act_code: np.ndarray, out: Outcome) -> dict[str, np.ndarray]:
-    """The COLUMNS of every line of a liquidated batch (`act_code` = the raw B2 act codes)."""
+def features(ic: InvoiceCols, lc: LineCols, act_code: np.ndarray, out: Outcome,
+             per_invoice: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """The COLUMNS of every line of a liquidated batch (`act_code` = the raw B2 act codes), plus
+    each `per_invoice` column repeated on the invoice's lines."""
     n = lc.care_date.shape[0]
     inv = line_invoice(ic, n)
     ps = ic.ps[inv].astype(np.int64)
@@ -44,6 +46,7 @@ def features(ic: InvoiceCols, lc: LineCols, act_code: np.ndarray, out: Outcome) 
     # AMO + C2S paid, and what would have been paid on a rejected line (the declared AMO)
     paid_amo = out.money[:, _AMO] + out.money[:, _C2S] if n else np.zeros(0, np.int64)
     return {
+        **{k: v[inv] for k, v in (per_invoice or {}).items()},
         "ps": ps,
         "practitioner": np.where(rpps > 0, rpps, ps),
         "speciality": np.where(spec > 0, spec, ic.lot_speciality[inv]).astype(np.int16),

@@ -61,10 +61,9 @@ def liquidate_step(state: PartitionState, batches: list[InvoiceBatch], next_offs
             rec["liquidated_at"] = now
             rec["partition"] = state.partition
             (out.paid if rec["status"] == "paid" else out.rejected).append(rec)
-        out.lines = fraud_lines.features(b.ic, b.lc, b.act, outcome)
-        inv = fraud_lines.line_invoice(b.ic, b.lc.care_date.shape[0])
-        out.lines["src_partition"] = b.meta["src_partition"][inv].astype(np.int32)
-        out.lines["src_offset"] = b.meta["src_offset"][inv].astype(np.int64)
+        out.lines = fraud_lines.features(b.ic, b.lc, b.act, outcome, {
+            "src_partition": b.meta["src_partition"].astype(np.int32),
+            "src_offset": b.meta["src_offset"].astype(np.int64)})
         state.advance(next_offset, b.meta["src_partition"], b.meta["src_offset"])
     else:
         state.next_offset = next_offset
