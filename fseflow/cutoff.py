@@ -25,6 +25,7 @@ import psycopg
 
 from fseflow.codecs import sepa
 from fseflow.exceptions import FseflowError
+from fseflow.infra.ledger import signed_sum
 from fseflow.processors import payments as pay
 
 log = logging.getLogger("fseflow.payments")
@@ -50,10 +51,6 @@ class RunResult:
     penalties: int
     file: Path | None
     rerun: bool = False
-
-
-def _signed_sum() -> str:
-    return "sum(CASE WHEN kind = 'debit' THEN -amount_cents ELSE amount_cents END)"
 
 
 def cutoff(conn: psycopg.Connection[Any], day: dt.date, out: Path,
@@ -104,21 +101,26 @@ def _rerun(conn: psycopg.Connection[Any], budget: str, day: dt.date, msg_id: str
             raise CutoffError(f"re-run of {msg_id}: the rebuilt file differs from the one sent ({written[:12]}…"
                               f" instead of {sha[:12]}…)")
         path = out / file_name
-    held = conn.execute("SELECT count(*) FILTER (WHERE reason <> 'debt'), coalesce(sum(balance_cents) FILTER"
-                        " (WHERE reason <> 'debt'), 0), count(*) FILTER (WHERE reason = 'debt'),"
-                        " coalesce(sum(balance_cents) FILTER (WHERE reason = 'debt'), 0)"
-                        " FROM carried_balances WHERE budget = %s AND day = %s", (budget, day)).fetchone()
-    return RunResult(budget, day, msg_id, execution, n_tx, int(total), int(held[0]), int(held[1]), int(held[2]),
-                     int(held[3]), 0, path, rerun=True)
+    return RunResult(budget, day, msg_id, execution, n_tx, int(total), *carried_totals(conn, budget, day), 0, path,
+                     rerun=True)
+
+
+def carried_totals(conn: psycopg.Connection[Any], budget: str, day: dt.date) -> tuple[int, int, int, int]:
+    """(held payees, held cents, debtors, debt cents) carried at the cut-off of `day`."""
+    row = conn.execute("SELECT count(*) FILTER (WHERE reason <> 'debt'), coalesce(sum(balance_cents) FILTER"
+                       " (WHERE reason <> 'debt'), 0), count(*) FILTER (WHERE reason = 'debt'),"
+                       " coalesce(sum(balance_cents) FILTER (WHERE reason = 'debt'), 0)"
+                       " FROM carried_balances WHERE budget = %s AND day = %s", (budget, day)).fetchone()
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
 
 def _write_offs(conn: psycopg.Connection[Any], budget: str, day: dt.date) -> None:
     """Debts carried since longer than DEBT_WRITE_OFF_YEARS: an explicit write-off entry, and the
     debt's entries settled by it."""
     rows = conn.execute(
-        f"SELECT payee_kind, payee_id, {_signed_sum()}, min(liquidation_date) FROM ledger_entries"
+        f"SELECT payee_kind, payee_id, {signed_sum()}, min(liquidation_date) FROM ledger_entries"
         " WHERE budget = %s AND settled_by IS NULL AND liquidation_date <= %s GROUP BY 1, 2"
-        f" HAVING {_signed_sum()} < 0", (budget, day)).fetchall()
+        f" HAVING {signed_sum()} < 0", (budget, day)).fetchall()
     for kind, payee, balance, since in rows:
         if not pay.write_off_due(since, day):
             continue
@@ -132,17 +134,24 @@ def _write_offs(conn: psycopg.Connection[Any], budget: str, day: dt.date) -> Non
 
 
 def _payees(conn: psycopg.Connection[Any], kind: str, ids: list[str]) -> dict[str, tuple[str, str | None]]:
-    """Name and IBAN of each payee: the PS directory, or the opener's beneficiary row."""
+    """Name and valid IBAN (normalised; None when missing or failing its checks) of each payee:
+    the PS directory, or the opener's beneficiary row."""
     if not ids:
         return {}
     if kind == "P":
         rows = conn.execute("SELECT ps_number, min(name), min(iban) FROM professionals WHERE ps_number = ANY(%s)"
                             " GROUP BY 1", (ids,)).fetchall()
-        return {p: (n or f"PS {p}", i) for p, n, i in rows}
-    # the directory holds no names: the transfer names the fund's internal id, never the NIR
-    rows = conn.execute("SELECT row_id::text, iban FROM beneficiaries WHERE row_id = ANY(%s::bigint[])",
-                        (ids,)).fetchall()
-    return {r: (f"ASSURE CNMSS {r}", i) for r, i in rows}
+        named = [(p, n or f"PS {p}", i) for p, n, i in rows]
+    else:
+        # the directory holds no names: the transfer names the fund's internal id, never the NIR
+        rows = conn.execute("SELECT row_id::text, iban FROM beneficiaries WHERE row_id = ANY(%s::bigint[])",
+                            (ids,)).fetchall()
+        named = [(r, f"ASSURE CNMSS {r}", i) for r, i in rows]
+    out = {}
+    for payee, name, iban in named:
+        iban = sepa.normalise_iban(iban) if iban else None
+        out[payee] = (name, iban if iban and sepa.iban_valid(iban) else None)
+    return out
 
 
 def _run(conn: psycopg.Connection[Any], budget: str, day: dt.date, out: Path) -> RunResult:
@@ -154,7 +163,7 @@ def _run(conn: psycopg.Connection[Any], budget: str, day: dt.date, out: Path) ->
     _write_offs(conn, budget, day)
     penalties = _penalties(conn, budget, day, execution)
     rows = conn.execute(
-        f"SELECT payee_kind, payee_id, {_signed_sum()}, min(liquidation_date), count(DISTINCT (file_id, record))"
+        f"SELECT payee_kind, payee_id, {signed_sum()}, min(liquidation_date), count(DISTINCT (file_id, record))"
         " FROM ledger_entries WHERE budget = %s AND settled_by IS NULL AND liquidation_date <= %s"
         " GROUP BY 1, 2 ORDER BY 1, 2", (budget, day)).fetchall()
     known = {k: _payees(conn, k, [p for kk, p, *_ in rows if kk == k]) for k in ("P", "A")}
@@ -168,8 +177,7 @@ def _run(conn: psycopg.Connection[Any], budget: str, day: dt.date, out: Path) ->
         used[e2e[:-3]] = max(used.get(e2e[:-3], 0), int(e2e[-3:]))
     for kind, payee, balance, since, n_items in rows:
         name, iban = known[kind].get(payee, (f"{kind} {payee}", None))
-        iban = sepa.normalise_iban(iban) if iban else None
-        decision = pay.decide(int(balance), bool(iban) and sepa.iban_valid(iban))
+        decision = pay.decide(int(balance), iban is not None)
         if decision == "transfer":
             serial = used.get(f"{budget}{execution:%Y%m%d}{kind}{payee}", 0) + 1
             e2e = pay.end_to_end_id(budget, execution, kind, payee, serial)
@@ -234,8 +242,7 @@ def _penalties(conn: psycopg.Connection[Any], budget: str, day: dt.date, executi
     line = -pay.BUDGETS.index(budget)  # one penalty per invoice and budget: line 0, -1, -2
     n = 0
     for ps, file_id, record, received, lot, invoice, amo_c2s in rows:
-        iban = ibans.get(ps)
-        if not (iban and sepa.iban_valid(sepa.normalise_iban(iban))):
+        if ibans.get(ps) is None:
             continue  # held: the delay keeps running, the penalty is counted when it is paid
         cents = pay.penalty_cents(pay.working_days_after(received, execution), int(amo_c2s))
         if cents:
@@ -285,7 +292,6 @@ class DailyCutoff:
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)) -> None:
         self.database_url, self.folder, self.clock = database_url, folder, clock
         self.due = next_cutoff(clock())
-        self.done: list[dt.date] = []
 
     def run_due(self) -> dt.date | None:
         """Run the cut-off if its instant has passed; returns the day paid, if any."""
@@ -301,7 +307,6 @@ class DailyCutoff:
         log.info("cut-off of %s: %d transfers, %d cents, %d returns; reconciliation %s", day,
                  sum(r.transfers for r in runs), sum(r.amount_cents for r in runs), returns.files,
                  "holds" if result.holds else f"FAILS: {result.failure}")
-        self.done.append(day)
         self.due = next_cutoff(self.due)
         return day
 

@@ -7,6 +7,7 @@ failure, so the message points at one thing to look at.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any, Callable
 import psycopg
 
 from fseflow.codecs import sepa
+from fseflow.cutoff import carried_totals
+from fseflow.infra.ledger import signed_sum
 from fseflow.processors import payments as pay
 
 Check = Callable[[psycopg.Connection[Any], str, dt.date, Path], "str | None"]
@@ -73,12 +76,11 @@ def check_transfers(conn: psycopg.Connection[Any], budget: str, day: dt.date, ou
     """P2 and P4: each transfer of the run = Σ of the entries it settled, all of its budget and
     payee; no debit ever reaches a PS."""
     row = conn.execute(
-        "SELECT t.end_to_end_id, t.amount_cents, coalesce(sum(CASE WHEN e.kind = 'debit' THEN -e.amount_cents"
-        " ELSE e.amount_cents END), 0), bool_or(e.budget <> t.budget OR e.payee_kind <> t.payee_kind"
-        " OR e.payee_id <> t.payee_id)"
+        f"SELECT t.end_to_end_id, t.amount_cents, coalesce({signed_sum('e.')}, 0), bool_or(e.budget <> t.budget"
+        " OR e.payee_kind <> t.payee_kind OR e.payee_id <> t.payee_id)"
         " FROM transfers t JOIN payment_runs r USING (msg_id) LEFT JOIN ledger_entries e ON e.settled_by = t.end_to_end_id"
         " WHERE r.budget = %s AND r.day = %s GROUP BY 1, 2"
-        " HAVING t.amount_cents <> coalesce(sum(CASE WHEN e.kind = 'debit' THEN -e.amount_cents ELSE e.amount_cents END), 0)"
+        f" HAVING t.amount_cents <> coalesce({signed_sum('e.')}, 0)"
         " OR bool_or(e.budget <> t.budget OR e.payee_kind <> t.payee_kind OR e.payee_id <> t.payee_id)"
         " ORDER BY 1 LIMIT 1", (budget, day)).fetchone()
     if row is not None:
@@ -105,21 +107,21 @@ def check_carried(conn: psycopg.Connection[Any], budget: str, day: dt.date, out:
     row = conn.execute(
         """WITH as_of AS (
                SELECT e.payee_kind, e.payee_id,
-                      sum(CASE WHEN e.kind = 'debit' THEN -e.amount_cents ELSE e.amount_cents END) AS balance
+                      {signed} AS balance
                  FROM ledger_entries e
                  LEFT JOIN transfers t ON t.end_to_end_id = e.settled_by
                  LEFT JOIN payment_runs r ON r.msg_id = t.msg_id
                 WHERE e.budget = %(budget)s AND e.liquidation_date <= %(day)s AND e.kind <> 'write_off'
                   AND (e.settled_by IS NULL OR (r.day IS NOT NULL AND r.day > %(day)s)
                        OR (e.settled_by LIKE 'WO%%' AND substr(e.settled_by, length(%(budget)s) + 3, 8) > to_char(%(day)s::date, 'YYYYMMDD')))
-                GROUP BY 1, 2 HAVING sum(CASE WHEN e.kind = 'debit' THEN -e.amount_cents ELSE e.amount_cents END) <> 0),
+                GROUP BY 1, 2 HAVING {signed} <> 0),
            carried AS (SELECT payee_kind, payee_id, balance_cents, reason FROM carried_balances
                         WHERE budget = %(budget)s AND day = %(day)s)
            SELECT coalesce(a.payee_kind, c.payee_kind), coalesce(a.payee_id, c.payee_id), a.balance, c.balance_cents, c.reason
              FROM as_of a FULL JOIN carried c USING (payee_kind, payee_id)
             WHERE a.balance IS DISTINCT FROM c.balance_cents
                OR (c.balance_cents > 0 AND c.reason = 'debt') OR (c.balance_cents < 0 AND c.reason <> 'debt')
-            ORDER BY 1, 2 LIMIT 1""", {"budget": budget, "day": day}).fetchone()
+            ORDER BY 1, 2 LIMIT 1""".replace("{signed}", signed_sum("e.")), {"budget": budget, "day": day}).fetchone()
     if row is None:
         return None
     kind, payee, balance, carried, reason = row
@@ -207,11 +209,11 @@ def reconcile(conn: psycopg.Connection[Any], day: dt.date, out: Path,
     """Run every check for every budget of `day`; stops at the first failure. `out` is the
     payments folder (`sepa/` and `returns/` inside, as `fseflow pay` writes them)."""
     result = Reconciliation(day)
-    announced = _announced(out, day, conn)
+    # the returns are read once for every budget
+    checks = (*CHECKS[:-1], functools.partial(check_returns, announced=_announced(out, day, conn)))
     for budget in budgets:
-        for check in CHECKS:
-            failure = (check_returns(conn, budget, day, out, announced) if check is check_returns
-                       else check(conn, budget, day, out))
+        for check in checks:
+            failure = check(conn, budget, day, out)
             if failure is not None:
                 result.failure = f"{budget} {day}: {failure}"
                 return result
@@ -227,9 +229,6 @@ def _figures(conn: psycopg.Connection[Any], budget: str, day: dt.date) -> dict[s
         " FROM ledger_entries WHERE budget = %s AND liquidation_date = %s", (budget, day)).fetchone()
     n_tx, paid = conn.execute("SELECT n_tx, ctrl_sum_cents FROM payment_runs WHERE budget = %s AND day = %s",
                               (budget, day)).fetchone()
-    held, debts = conn.execute(
-        "SELECT coalesce(sum(balance_cents) FILTER (WHERE reason <> 'debt'), 0),"
-        " coalesce(sum(balance_cents) FILTER (WHERE reason = 'debt'), 0)"
-        " FROM carried_balances WHERE budget = %s AND day = %s", (budget, day)).fetchone()
+    _, held, _, debts = carried_totals(conn, budget, day)
     return {"credits": int(credits), "debits": int(debits), "penalties": int(penalties), "transfers": int(n_tx),
             "paid": int(paid), "held": int(held), "debts": int(debts)}

@@ -38,6 +38,12 @@ SELECT count(*) FROM moved
 """
 
 
+def signed_sum(alias: str = "") -> str:
+    """SQL: Σ of entries' effects on their payees' balances (debits lower it, every other kind
+    raises it); `alias` qualifies the columns (e.g. "e.")."""
+    return f"sum(CASE WHEN {alias}kind = 'debit' THEN -{alias}amount_cents ELSE {alias}amount_cents END)"
+
+
 class LedgerError(Exception):
     """An entry cannot be written (e.g. an insured payee missing from the directory)."""
 
@@ -62,15 +68,6 @@ def write_entries(conn: psycopg.Connection[Any], entries: Sequence[Entry]) -> in
     return int(row[0]) if row else 0
 
 
-def balances(conn: psycopg.Connection[Any], budget: str | None = None) -> dict[tuple[str, str, str], int]:
-    """Carried balance of every payee with unsettled entries: {(budget, payee_kind, payee_id): cents}."""
-    rows = conn.execute(
-        "SELECT budget, payee_kind, payee_id, sum(CASE WHEN kind = 'debit' THEN -amount_cents ELSE amount_cents END)"
-        " FROM ledger_entries WHERE settled_by IS NULL AND (%s::text IS NULL OR budget = %s)"
-        " GROUP BY 1, 2, 3", (budget, budget)).fetchall()
-    return {(b, k, p): int(s) for b, k, p, s in rows}
-
-
 def missing_entries(conn: psycopg.Connection[Any]) -> int:
     """Ledger entries the paid décomptes call for and the ledger does not hold yet (0 once the
     ledger agent has caught up with the sink)."""
@@ -81,4 +78,4 @@ def missing_entries(conn: psycopg.Connection[Any]) -> int:
     return int(row[0])
 
 
-__all__ = ["write_entries", "balances", "missing_entries", "LedgerError"]
+__all__ = ["write_entries", "signed_sum", "missing_entries", "LedgerError"]

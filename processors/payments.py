@@ -74,11 +74,6 @@ def entries(records: Iterable[dict[str, Any]]) -> list[Entry]:
     return out
 
 
-def signed(kind: str, amount_cents: int) -> int:
-    """An entry's effect on its payee's balance: debits lower it, everything else raises it."""
-    return -amount_cents if kind == "debit" else amount_cents
-
-
 def decide(balance_cents: int, iban_ok: bool) -> str:
     """What the cut-off does with a payee's balance (payments.md §2): 'transfer' the whole
     balance, 'held' (positive, no valid IBAN), 'debt' (negative, carried) or 'zero'."""

@@ -182,8 +182,16 @@ def test_a_debt_older_than_two_years_is_written_off(example: str, tmp_path: Path
         assert reconcile(conn, later, tmp_path).holds
 
 
-def test_cut_off_error_names_the_run(example: str, tmp_path: Path) -> None:
-    assert issubclass(CutoffError, Exception)
+def test_a_re_run_that_would_not_give_the_file_sent_is_refused_naming_the_run(example: str, tmp_path: Path) -> None:
+    """The stored transfers changed after the file was sent: the re-run rebuilds other bytes and
+    refuses, naming the MsgId, instead of writing them."""
+    from fseflow.cutoff import cutoff
+
+    with psycopg.connect(example, autocommit=True) as conn:
+        pay_day(conn, DAY, tmp_path / "sent")
+        conn.execute("UPDATE transfers SET creditor_name = 'CENTRE DE SANTE TOULON'")
+        with pytest.raises(CutoffError, match="FSF-AMO-20250317-01"):
+            cutoff(conn, DAY, tmp_path / "elsewhere")
 
 
 def test_next_cutoff_is_20h_paris_through_daylight_saving() -> None:
