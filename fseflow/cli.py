@@ -11,7 +11,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 import orjson
 
@@ -244,26 +245,33 @@ def _payments_folder(out: Path | None) -> Path:
     return out if out is not None else DEFAULT_WORKDIR / "payments"
 
 
+@contextmanager
+def _connection(migrate: bool = False) -> Iterator[Any]:
+    """An autocommit connection to DATABASE_URL, else to the embedded server of ./.fseflow/."""
+    from fseflow.infra import db, services
+
+    with services.database(services.DEFAULT_WORKDIR) as url:
+        if migrate:
+            db.migrate(url)
+        with db.connect(url, autocommit=True) as conn:
+            yield conn
+
+
 def cmd_pay(a: argparse.Namespace) -> int:
     from fseflow.cutoff import pay_day
-    from fseflow.infra import db, services
     from fseflow.report import print_payments
 
-    folder = _payments_folder(a.out)
-    with services.database(services.DEFAULT_WORKDIR) as url:
-        db.migrate(url)
-        with db.connect(url, autocommit=True) as conn:
-            runs, returns = pay_day(conn, a.date, folder)
+    with _connection(migrate=True) as conn:
+        runs, returns = pay_day(conn, a.date, _payments_folder(a.out))
     print_payments(runs, [returns])
     return 0
 
 
 def cmd_reconcile(a: argparse.Namespace) -> int:
-    from fseflow.infra import db, services
     from fseflow.reconcile import reconcile
     from fseflow.report import print_payments
 
-    with services.database(services.DEFAULT_WORKDIR) as url, db.connect(url, autocommit=True) as conn:
+    with _connection() as conn:
         result = reconcile(conn, a.date, _payments_folder(a.out))
     print_payments([], [], [result])
     return 0 if result.holds else 1
@@ -271,20 +279,18 @@ def cmd_reconcile(a: argparse.Namespace) -> int:
 
 def cmd_report(a: argparse.Namespace) -> int:
     from fseflow.delays import delay_report
-    from fseflow.infra import db, services
     from fseflow.report import print_delays
 
-    with services.database(services.DEFAULT_WORKDIR) as url, db.connect(url, autocommit=True) as conn:
+    with _connection() as conn:
         print_delays(delay_report(conn, a.start, a.end))
     return 0
 
 
 def cmd_fraud(a: argparse.Namespace) -> int:
-    from fseflow.infra import db, services
     from fseflow.infra.fraud_store import top_alerts
     from fseflow.report import print_alerts
 
-    with services.database(services.DEFAULT_WORKDIR) as url, db.connect(url, autocommit=True) as conn:
+    with _connection() as conn:
         print_alerts(top_alerts(conn, a.date, a.n), a.date)
     return 0
 

@@ -32,13 +32,14 @@ _INVOICES = """
 SELECT d.file_id, d.record, d.ps, d.lot, d.invoice, d.status, d.payee_code, d.nature, d.reception_date,
        d.liquidation_date, d.billed_cents, d.base_cents, d.amo_cents + d.c2s_cents, d.pf_cents + d.franchise_cents,
        d.paid_cents, d.debt_cents, d.nir, b.key, d.birth_date, d.birth_rank, d.quality, f.creation_date,
-       f.file_sequence, EXISTS (SELECT 1 FROM decompte_signals s WHERE s.file_id = d.file_id AND s.record = d.record)
+       f.file_sequence, s.signalled
   FROM decomptes d
+  CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM decompte_signals x WHERE x.file_id = d.file_id
+                                     AND x.record = d.record) AS signalled) s
   LEFT JOIN LATERAL (SELECT key FROM beneficiaries WHERE nir = d.nir AND quality = 1 ORDER BY row_id LIMIT 1) b ON true
   LEFT JOIN LATERAL (SELECT creation_date, file_sequence FROM files WHERE file_id = d.file_id LIMIT 1) f ON true
  WHERE d.liquidation_date = %(day)s
-   AND (d.payee_code IN (35, 36) OR d.status = 'rejected'
-        OR EXISTS (SELECT 1 FROM decompte_signals s WHERE s.file_id = d.file_id AND s.record = d.record))
+   AND (d.payee_code IN (35, 36) OR d.status = 'rejected' OR s.signalled)
    AND (%(ps)s::text[] IS NULL OR d.ps = ANY(%(ps)s))
  ORDER BY d.ps, d.file_id, d.lot, d.record
 """
@@ -80,8 +81,6 @@ def build(conn: psycopg.Connection[Any], day: dt.date, ps_numbers: list[str] | N
     delays = {(f, r, b): (w, p) for f, r, b, w, p in conn.execute(
         "SELECT file_id, record, budget, delay_wd, penalty_cents FROM invoice_payments WHERE liquidation_date = %s",
         (day,))}
-    runs = {b: (m, x) for b, m, x in conn.execute(
-        "SELECT budget, msg_id, execution_date FROM payment_runs WHERE day = %s", (day,))}
     transfers = {(b, p): (e, a, i, x) for b, p, e, a, i, x in conn.execute(
         "SELECT t.budget, t.payee_id, t.end_to_end_id, t.amount_cents, t.creditor_iban, t.execution_date"
         " FROM transfers t JOIN payment_runs r USING (msg_id) WHERE r.day = %s AND t.payee_kind = 'P'"
@@ -136,7 +135,7 @@ def build(conn: psycopg.Connection[Any], day: dt.date, ps_numbers: list[str] | N
                                 family=lot_meta[k][2], invoices=tuple(v))
                          for k, v in sorted(by_ps[ps][budget].items()))
             blocks.append(rt.BudgetBlock(
-                budget, t[2] if t else None, t[3] if t else runs.get(budget, (None, execution))[1], lots,
+                budget, t[2] if t else None, t[3] if t else execution, lots,
                 rt.Movement(1, 1, "+", int(t[1]), t[0], t[3], budget) if t else None))
         out[ps] = rt.ReturnFile(int(ps), dt.datetime.combine(day, pay.PROFILE.returns_time), 0, tuple(blocks))
     return out
