@@ -23,13 +23,12 @@ import numpy as np
 import orjson
 
 
-def run(flow: Path) -> tuple[dict[int, float], dict[int, int], int]:
-    """Per practitioner: best day score and amount at stake that day; and practitioners seen."""
+def line_features(flow: Path) -> dict[str, np.ndarray]:
+    """Every line feature the liquidate agent would send to the fraud side stream for the flow."""
     from fseflow.generator import manifest_files
     from fseflow.processors.directory import load_beneficiaries, load_professionals
     from fseflow.processors.reference import compile_reference
     from fseflow.stream import decode as dec
-    from fseflow.stream import fraud
     from fseflow.stream.ingest import received
     from fseflow.stream.liquidate import liquidate_step
     from fseflow.stream.state import PartitionState
@@ -46,29 +45,30 @@ def run(flow: Path) -> tuple[dict[int, float], dict[int, int], int]:
             res = liquidate_step(state, [dec.unpack_invoices(value)], offset, bene, pros, ref)
             if res.lines:
                 parts.append(res.lines)
-    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    days = fraud.aggregate(cols)
-    # F05 uses the month-to-date share, as the agent reads it from its running sums
-    month = days.day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
-    order = np.lexsort((days.day, month, days.practitioner))
-    lines = np.zeros(days.day.shape[0], np.int64)
-    majs = np.zeros_like(lines)
-    run_key, acc_l, acc_m = None, 0, 0
-    for i in order.tolist():
-        key = (int(days.practitioner[i]), int(month[i]))
-        if key != run_key:
-            run_key, acc_l, acc_m = key, 0, 0
-        acc_l += int(days.sums[i, 1])
-        acc_m += int(days.sums[i, 4])
-        lines[i], majs[i] = acc_l, acc_m
-    s = fraud.score_days(days.sums[:, 0], days.sums[:, 5], days.sums[:, 6], days.max_identical, lines, majs)
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def run(flow: Path) -> tuple[dict[int, float], dict[int, int], int, dict[int, list[dict[str, Any]]]]:
+    """Per practitioner: best month score, its amount at stake and explanation; practitioners seen.
+    The month pass of the stream (stream/fraud_month.py) on every month of the flow, as
+    `fraud_store.score_month` runs it on the running sums."""
+    from fseflow.stream import fraud, fraud_month
+
+    cols = line_features(flow)
+    months = np.unique(fraud.month_of(cols["care_date"]))
+    start = int(cols["liq_date"].min())
     best: dict[int, float] = defaultdict(float)
     stake: dict[int, int] = defaultdict(int)
-    for i in range(days.day.shape[0]):
-        p = int(days.practitioner[i])
-        if s.score[i] > best[p] or (s.score[i] == best[p] and days.sums[i, 3] > stake[p]):
-            best[p], stake[p] = float(s.score[i]), int(days.sums[i, 3])
-    return best, stake, len(best)
+    why: dict[int, list[dict[str, Any]]] = {}
+    for m in months.tolist():
+        f = fraud_month.facts_from_lines(cols, m)
+        s = fraud_month.score_months(f, int(fraud.month_start(np.array([m]))[0]), start)
+        for i, p in enumerate(f.practitioner.tolist()):
+            sc, st = float(s.score[i]), int(f.at_stake_cents[i])
+            if p not in why or sc > best[p] or (sc == best[p] and st > stake[p]):
+                best[p], stake[p] = sc, st
+                why[p] = fraud_month.explain(s.top[i], s.hits[i], s.values[i])
+    return best, stake, len(best), why
 
 
 def evaluate(flow: Path, best: dict[int, float], stake: dict[int, int], population: int) -> dict[str, Any]:
@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--population", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=2, help="held out: the weights are fraud.md's start values")
     p.add_argument("--out", type=Path, default=Path("out/fraud-eval"))
+    p.add_argument("--explain", action="store_true", help="print every actor's and the top innocents' scores")
     a = p.parse_args(argv)
     from fseflow.generator import generate
     from fseflow.generator.fraud import FRAUD_DEFAULT_RATES
@@ -115,8 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     if not (flow / "fraud_truth.jsonl").exists():
         generate(flow, invoices=a.invoices, seed=a.seed, days=a.days, population=a.population,
                  fraud_rates=FRAUD_DEFAULT_RATES)
-    best, stake, n = run(flow)
+    best, stake, n, why = run(flow)
     r = evaluate(flow, best, stake, n)
+    if a.explain:
+        _explain(flow, best, why)
     print(f"fraud detection, seed {a.seed}: {a.invoices:,} invoices over {a.days} working days, population "
           f"{a.population:,} ({time.perf_counter() - t0:.0f} s)")
     print(f"practitioners {r['practitioners']:,}, alerted {r['alerted']:,} ({r['alerted_share']:.2%}); overall "
@@ -126,6 +129,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{scheme:<22} {s['actors']:>6} {s['alerted']:>7} {_pct(s['recall']):>7} {_pct(s['precision_at_k']):>7}")
     (a.out / f"fraud-eval-{a.seed}.json").write_bytes(orjson.dumps(r, option=orjson.OPT_INDENT_2))
     return 0
+
+
+def _explain(flow: Path, best: dict[int, float], why: dict[int, list[dict[str, Any]]]) -> None:
+    truth = [orjson.loads(x) for x in (flow / "fraud_truth.jsonl").read_bytes().splitlines() if x.strip()]
+    guilty = set()
+    for t in truth:
+        ids = [int(x) for x in (t.get("rpps"), t.get("ps_number")) if x and int(x)]
+        guilty.update(ids)
+        p = next((i for i in ids if i in best), None)
+        print(f"  {t['scheme']:<20} {p}: {best.get(p, 0.0):.3f} {why.get(p)}")
+    print("  top innocents:")
+    for p in sorted((p for p in best if p not in guilty), key=lambda p: -best[p])[:12]:
+        print(f"    {p}: {best[p]:.3f} {why[p]}")
 
 
 def _pct(x: float | None) -> str:

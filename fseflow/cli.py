@@ -98,9 +98,15 @@ def _parser() -> argparse.ArgumentParser:
 
     fr = sub.add_parser("fraud", help="fraud side stream (DATABASE_URL, else ./.fseflow/)")
     fr_sub = fr.add_subparsers(dest="fraud_command", required=True)
-    ft = fr_sub.add_parser("top", help="the highest-scored practitioner-days, with their explanation and amount at stake")
-    ft.add_argument("--date", type=_date, default=None, help="care date (default: every day)")
+    ft = fr_sub.add_parser("top", help="the alerted practitioners of a month (at most 1 %%), with their explanation "
+                                       "and amount at stake")
+    ft.add_argument("--date", type=_date, default=None, help="a care date of the month (default: the latest month)")
     ft.add_argument("--n", type=int, default=20)
+    ft.add_argument("--days", action="store_true", help="the day alerts of the date (F01, F03, F04, F05, F06 rules) "
+                                                       "instead of the month's")
+    fs = fr_sub.add_parser("score", help="score the practitioner-months against their peers now (the workers' "
+                                         "leader does it every FSEFLOW_FRAUD_MONTH_EVERY s)")
+    fs.add_argument("--date", type=_date, default=None, help="a date of the month (default: every month)")
 
     db = sub.add_parser("db", help="the PostgreSQL database: DATABASE_URL, else an embedded server in ./.fseflow/")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -287,11 +293,20 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 
 def cmd_fraud(a: argparse.Namespace) -> int:
-    from fseflow.infra.fraud_store import top_alerts
+    from fseflow.infra import fraud_store
     from fseflow.report import print_alerts
 
     with _connection() as conn:
-        print_alerts(top_alerts(conn, a.date, a.n), a.date)
+        if a.fraud_command == "score":
+            months = [a.date.replace(day=1)] if a.date else fraud_store.active_months(conn)
+            for m in months:
+                print(f"{m:%Y-%m}: {fraud_store.score_month(conn, m):,} practitioners scored")
+        elif a.days:
+            print_alerts(fraud_store.top_alerts(conn, a.date, a.n), a.date)
+        else:
+            months = fraud_store.active_months(conn)
+            month = a.date.replace(day=1) if a.date else (months[-1] if months else None)
+            print_alerts(fraud_store.top_month(conn, month, a.n) if month else [], month and f"{month:%Y-%m}")
     return 0
 
 

@@ -130,19 +130,23 @@ def print_delays(r: Any) -> None:
     c.print(t)
 
 
-def print_alerts(alerts: list[Any], day: Any = None) -> None:
-    """Fraud alerts: practitioner-days to review, highest score first, with the indicators
-    that weigh most (an alert is a request for review, never a conclusion)."""
+def print_alerts(alerts: list[Any], when: Any = None) -> None:
+    """Fraud alerts (practitioner-months, or practitioner-days): highest score first, with the
+    indicators that weigh most (an alert is a request for review, never a conclusion)."""
     c = console()
     if not alerts:
-        c.print("fraud: no practitioner-day reached the alert score")
+        c.print("fraud: no practitioner reached the alert score")
         return
-    t = Table(title=f"fraud alerts{' of ' + str(day) if day else ''}: highest scores (review requests)")
-    for col in ("practitioner", "day", "billing PS", "spec.", "score", "at stake", "why (indicator: contribution, value)"):
+    grain = "month" if "month" in alerts[0] else "day"
+    t = Table(title=f"fraud alerts{' of ' + str(when) if when else ''}: highest scores (review requests)")
+    for col in ("practitioner", grain, "billing PS", "spec.", "score", "at stake",
+                "why (indicator: contribution, value, z against peers)"):
         t.add_column(col, justify="right" if col in ("score", "at stake") else "left")
     for a in alerts:
-        why = "; ".join(f"{e['indicator']}: {e['contribution']}" + (f" ({e['value']})" if "value" in e else "")
+        why = "; ".join(f"{e['indicator']}: {e['contribution']}" + (f" ({e['value']}" if "value" in e else "")
+                        + (f", z {e['z']}" if e.get("z") is not None else "") + (")" if "value" in e else "")
                         for e in a["explanation"])
-        t.add_row(str(a["practitioner"]), str(a["day"]), str(a["ps"]), f"{a['speciality']:02d}", f"{a['score']:.3f}",
-                  euros(a["at_stake_cents"]), why)
+        at = a[grain]
+        t.add_row(str(a["practitioner"]), f"{at:%Y-%m}" if grain == "month" else str(at), str(a["ps"]),
+                  f"{a['speciality']:02d}", f"{a['score']:.3f}", euros(a["at_stake_cents"]), why)
     c.print(t)

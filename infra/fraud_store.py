@@ -14,25 +14,45 @@ import numpy as np
 import orjson
 import psycopg
 
-from fseflow.days import from_days
+from fseflow.days import from_days, to_days
 from fseflow.processors import fraud as fk
-from fseflow.stream import fraud
+from fseflow.stream import fraud, fraud_month
+from fseflow.stream.fraud_month import MonthFacts
 
 _CREATE = ("CREATE TEMP TABLE IF NOT EXISTS stage_fraud_days (practitioner bigint, day date, ps bigint,"
            " speciality smallint, minutes_hundredths bigint, lines bigint, amo_cents bigint, at_stake_cents bigint,"
-           " majorations bigint, f03 bigint, f04 bigint, max_identical bigint) ON COMMIT DELETE ROWS;"
+           " majorations bigint, f03 bigint, f04 bigint, billed_cents bigint, base_cents bigint, tp_lines bigint,"
+           " coef_sum bigint, coef_lines bigint, invoices bigint, max_identical bigint) ON COMMIT DELETE ROWS;"
+           "CREATE TEMP TABLE IF NOT EXISTS stage_fraud_links (practitioner bigint, month date, bene bigint,"
+           " lines bigint, invoices bigint, days integer) ON COMMIT DELETE ROWS;"
+           "CREATE TEMP TABLE IF NOT EXISTS stage_fraud_prescriptions (ps bigint, prescriber bigint, month date,"
+           " invoices bigint, billed_cents bigint) ON COMMIT DELETE ROWS;"
            "CREATE TEMP TABLE IF NOT EXISTS stage_fraud_scores (practitioner bigint, day date, score float8,"
            " top jsonb) ON COMMIT DELETE ROWS")
 _ADD = """
 INSERT INTO fraud_practitioner_days AS t (practitioner, day, ps, speciality, minutes_hundredths, lines, amo_cents,
-       at_stake_cents, majorations, f03, f04, max_identical)
+       at_stake_cents, majorations, f03, f04, billed_cents, base_cents, tp_lines, coef_sum, coef_lines, invoices,
+       max_identical)
 SELECT * FROM stage_fraud_days
 ON CONFLICT (practitioner, day) DO UPDATE SET
     minutes_hundredths = t.minutes_hundredths + EXCLUDED.minutes_hundredths, lines = t.lines + EXCLUDED.lines,
     amo_cents = t.amo_cents + EXCLUDED.amo_cents, at_stake_cents = t.at_stake_cents + EXCLUDED.at_stake_cents,
     majorations = t.majorations + EXCLUDED.majorations, f03 = t.f03 + EXCLUDED.f03, f04 = t.f04 + EXCLUDED.f04,
+    billed_cents = t.billed_cents + EXCLUDED.billed_cents, base_cents = t.base_cents + EXCLUDED.base_cents,
+    tp_lines = t.tp_lines + EXCLUDED.tp_lines, coef_sum = t.coef_sum + EXCLUDED.coef_sum,
+    coef_lines = t.coef_lines + EXCLUDED.coef_lines, invoices = t.invoices + EXCLUDED.invoices,
     max_identical = greatest(t.max_identical, EXCLUDED.max_identical), updated_at = clock_timestamp()
 RETURNING practitioner, day, ps, speciality, minutes_hundredths, f03, f04, max_identical, at_stake_cents
+"""
+_LINKS = """
+INSERT INTO fraud_links AS t SELECT practitioner, month, bene, lines, invoices, days FROM stage_fraud_links
+ON CONFLICT (practitioner, month, bene) DO UPDATE SET lines = t.lines + EXCLUDED.lines,
+    invoices = t.invoices + EXCLUDED.invoices, days = t.days | EXCLUDED.days
+"""
+_PRESCRIPTIONS = """
+INSERT INTO fraud_prescriptions AS t SELECT ps, prescriber, month, invoices, billed_cents FROM stage_fraud_prescriptions
+ON CONFLICT (ps, month, prescriber) DO UPDATE SET invoices = t.invoices + EXCLUDED.invoices,
+    billed_cents = t.billed_cents + EXCLUDED.billed_cents
 """
 # month-to-date lines and majorations of each touched practitioner (F05's share rule)
 _MONTH = """
@@ -64,15 +84,33 @@ def read_offsets(conn: psycopg.Connection[Any], app_id: str, partition: int) -> 
 
 
 def add_step(conn: psycopg.Connection[Any], app_id: str, partition: int, next_offset: int,
-             marks: dict[str, int], days: fraud.Days) -> list[dict[str, Any]]:
-    """Add a step's practitioner-days, rescore them, store the offsets; returns the new alerts."""
+             marks: dict[str, int], sums: fraud.StepSums) -> list[dict[str, Any]]:
+    """Add a step's sums, rescore its practitioner-days, store the offsets; returns the new
+    day alerts. The caller holds the transaction."""
     alerts: list[dict[str, Any]] = []
+    days = sums.days
     if days.practitioner.shape[0]:
         conn.execute(_CREATE)
-        with conn.cursor().copy("COPY stage_fraud_days FROM STDIN") as copy:
-            for i in range(days.practitioner.shape[0]):
-                copy.write_row((int(days.practitioner[i]), from_days(int(days.day[i])), int(days.ps[i]),
-                                int(days.speciality[i]), *days.sums[i].tolist(), int(days.max_identical[i])))
+        cur = conn.cursor()
+        with cur.copy("COPY stage_fraud_days FROM STDIN") as copy:
+            for row in zip(days.practitioner.tolist(), map(from_days, days.day.tolist()), days.ps.tolist(),
+                           days.speciality.tolist(), *days.sums.T.tolist(), days.max_identical.tolist()):
+                copy.write_row(row)
+        lk, pr = sums.links, sums.prescriptions
+        with cur.copy("COPY stage_fraud_links FROM STDIN") as copy:
+            for row in zip(lk.practitioner.tolist(), map(from_days, fraud.month_start(lk.month).tolist()),
+                           lk.bene.tolist(), lk.lines.tolist(), lk.invoices.tolist(), lk.days.tolist()):
+                copy.write_row(row)
+        with cur.copy("COPY stage_fraud_prescriptions FROM STDIN") as copy:
+            for row in zip(pr.ps.tolist(), pr.prescriber.tolist(), map(from_days, fraud.month_start(pr.month).tolist()),
+                           pr.invoices.tolist(), pr.billed_cents.tolist()):
+                copy.write_row(row)
+        ps, first = sums.billers
+        conn.execute("INSERT INTO fraud_billers AS t (ps, first_billed) SELECT * FROM unnest(%s::bigint[], %s::date[])"
+                     " ON CONFLICT (ps) DO UPDATE SET first_billed = least(t.first_billed, EXCLUDED.first_billed)"
+                     " WHERE EXCLUDED.first_billed < t.first_billed", (ps.tolist(), [from_days(d) for d in first.tolist()]))
+        conn.execute(_LINKS)
+        conn.execute(_PRESCRIPTIONS)
         totals = conn.execute(_ADD).fetchall()
         month = {(p, d): (int(n), int(m)) for p, d, n, m in conn.execute(_MONTH)}
         alerts = _rescore(conn, totals, month)
@@ -87,7 +125,7 @@ def _rescore(conn: psycopg.Connection[Any], totals: list[tuple[Any, ...]],
     col = lambda k: np.array([r[k] for r in totals], np.int64)  # noqa: E731
     lines = np.array([month.get((r[0], r[1]), (0, 0))[0] for r in totals], np.int64)
     majs = np.array([month.get((r[0], r[1]), (0, 0))[1] for r in totals], np.int64)
-    s = fraud.score_days(col(4), col(5), col(6), col(7), lines, majs)
+    s = fraud.score_days(col(4), col(5), col(6), col(7), lines, majs, col(3))
     threshold = fk.weights().alert_threshold
     alerts = []
     with conn.cursor().copy("COPY stage_fraud_scores FROM STDIN") as copy:
@@ -130,3 +168,108 @@ def top_alerts(conn: psycopg.Connection[Any], day: dt.date | None = None, n: int
         out.append({"practitioner": p, "day": d, "ps": ps, "speciality": spec, "score": score,
                     "at_stake_cents": int(stake), "explanation": expl})
     return out
+
+
+# -- the month pass (stream/fraud_month.py) ---------------------------------------------------------
+_MONTH_DAYS = """
+SELECT practitioner, (array_agg(ps ORDER BY day))[1], (array_agg(speciality ORDER BY day))[1], count(*),
+       sum(lines), sum(invoices), sum(amo_cents), sum(at_stake_cents), sum(billed_cents), sum(base_cents),
+       sum(tp_lines), sum(majorations), sum(coef_sum), sum(coef_lines), sum(f03), sum(f04),
+       max(minutes_hundredths), max(max_identical)
+  FROM fraud_practitioner_days WHERE day >= %(m)s AND day < %(m)s + interval '1 month'
+ GROUP BY practitioner ORDER BY practitioner
+"""
+_MONTH_LINKS = """
+SELECT l.practitioner, count(*), sum(bit_count(l.days::bit(32))), sum(l.invoices),
+       count(*) FILTER (WHERE NOT EXISTS (
+           SELECT 1 FROM fraud_links o WHERE o.bene = l.bene AND o.practitioner <> l.practitioner
+              AND o.month > %(m)s - make_interval(months => %(back)s) AND o.month <= %(m)s))
+  FROM fraud_links l WHERE l.month = %(m)s GROUP BY 1
+"""
+_MONTH_BILLERS = """
+SELECT ps, (SELECT first_billed FROM fraud_billers b WHERE b.ps = d.ps), coalesce(sum(billed_cents) FILTER (WHERE day >= %(m)s AND day < %(m)s + interval '1 month'), 0),
+       coalesce(sum(billed_cents) FILTER (WHERE day >= %(m)s - interval '3 months'
+                                           AND day < %(m)s - interval '2 months'), 0)
+  FROM fraud_practitioner_days d WHERE ps = ANY(%(ps)s) GROUP BY ps
+"""
+
+
+def month_facts(conn: psycopg.Connection[Any], month: dt.date) -> MonthFacts:
+    """The facts of `month` (its first day) from the running sums, as facts_from_lines computes them."""
+    back = int(fk.weights().months[fk.F10])
+    args = {"m": month, "back": back}
+    rows = conn.execute(_MONTH_DAYS, args).fetchall()
+    n = len(rows)
+
+    def col(k: int, dtype: str = "i8") -> np.ndarray:
+        return np.array([r[k] for r in rows], dtype=dtype).reshape(n)
+
+    prac, ps = col(0), col(1)
+    link = {r[0]: r[1:] for r in conn.execute(_MONTH_LINKS, args)}
+    lcol = [np.array([int(link.get(p, (0, 0, 0, 0))[k]) for p in prac.tolist()], np.int64) for k in range(4)]
+    billers = {r[0]: r[1:] for r in conn.execute(_MONTH_BILLERS, {**args, "ps": sorted(set(ps.tolist()))})}
+    first = np.array([to_days(billers[p][0]) for p in ps.tolist()], np.int32)
+    b_month = np.array([int(billers[p][1]) for p in ps.tolist()], np.int64)
+    b_before = np.array([int(billers[p][2]) for p in ps.tolist()], np.int64)
+    pr = conn.execute("SELECT ps, prescriber, invoices, billed_cents FROM fraud_prescriptions WHERE month = %s"
+                      " ORDER BY ps, prescriber", (month,)).fetchall()
+    m = to_days(month)
+    presc = fraud.Prescriptions(*(np.array([r[k] for r in pr], np.int64).reshape(len(pr)) for k in (0, 1)),
+                                np.full(len(pr), 0, np.int32) + int(fraud.month_of(np.array([m]))[0]),
+                                *(np.array([r[k] for r in pr], np.int64).reshape(len(pr)) for k in (2, 3)))
+    presc_inv, top_share, hhi = fraud_month.concentration(presc, ps)
+    return MonthFacts(prac, ps, col(2, "i2"), *(col(k) for k in range(3, 18)), *lcol, first, b_month, b_before,
+                      presc_inv, top_share, hhi)
+
+
+def score_month(conn: psycopg.Connection[Any], month: dt.date) -> int:
+    """Score every practitioner of `month` against its peers and store the scores (replacing the
+    month's previous pass); returns the practitioners scored."""
+    month = month.replace(day=1)
+    with conn.transaction():
+        # one pass per month at a time; a concurrent one waits for it
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('fseflow.fraud.month'), %s)", (to_days(month),))
+        facts = month_facts(conn, month)
+        if not facts.practitioner.shape[0]:
+            return 0
+        start = conn.execute("SELECT min(first_billed) FROM fraud_billers").fetchone()[0]
+        s = fraud_month.score_months(facts, to_days(month), to_days(start))
+        conn.execute("DELETE FROM fraud_month_scores WHERE month = %s", (month,))
+        with conn.cursor().copy("COPY fraud_month_scores (practitioner, month, ps, speciality, score,"
+                                " at_stake_cents, explanation) FROM STDIN") as copy:
+            for i in range(facts.practitioner.shape[0]):
+                top = fraud_month.explain(s.top[i], s.hits[i], s.values[i])
+                copy.write_row((int(facts.practitioner[i]), month, int(facts.ps[i]), int(facts.speciality[i]),
+                                float(s.score[i]), int(facts.at_stake_cents[i]), orjson.dumps(top).decode()))
+    return int(facts.practitioner.shape[0])
+
+
+def score_touched(conn: psycopg.Connection[Any], since: dt.datetime | None) -> tuple[dt.datetime, int]:
+    """Score the months whose practitioner-days changed after `since` (every month when None);
+    returns the new `since` and the practitioner-months scored. The new `since` is a minute
+    early: a batch stamped before the pass but committed after it is scored by the next one."""
+    now = conn.execute("SELECT clock_timestamp() - interval '1 minute'").fetchone()[0]
+    months = active_months(conn) if since is None else [r[0] for r in conn.execute(
+        "SELECT DISTINCT date_trunc('month', day)::date FROM fraud_practitioner_days WHERE updated_at > %s"
+        " ORDER BY 1", (since,))]
+    return now, sum(score_month(conn, m) for m in months)
+
+
+def active_months(conn: psycopg.Connection[Any]) -> list[dt.date]:
+    """Months with practitioner-days (first days), oldest first."""
+    return [r[0] for r in conn.execute(
+        "SELECT DISTINCT date_trunc('month', day)::date FROM fraud_practitioner_days ORDER BY 1")]
+
+
+def top_month(conn: psycopg.Connection[Any], month: dt.date, n: int = 20) -> list[dict[str, Any]]:
+    """The practitioners alerted for `month`: score >= the alert score, at most alert_max_share
+    of the month's practitioners, by score then amount at stake (fraud.md §4); the first n."""
+    rows = conn.execute("SELECT practitioner, ps, speciality, score, at_stake_cents, explanation FROM"
+                        " fraud_month_scores WHERE month = %s ORDER BY practitioner", (month.replace(day=1),)).fetchall()
+    if not rows:
+        return []
+    keep = fk.alerts(np.array([r[3] for r in rows], np.float64), np.array([r[4] for r in rows], np.int64),
+                     population=len(rows))
+    return [{"practitioner": rows[i][0], "month": month.replace(day=1), "ps": rows[i][1], "speciality": rows[i][2],
+             "score": rows[i][3], "at_stake_cents": int(rows[i][4]), "explanation": rows[i][5]}
+            for i in keep.tolist()[:n]]

@@ -75,6 +75,7 @@ class FraudWeights(NamedTuple):
     alt_op: tuple[str, ...]
     alt_threshold: np.ndarray   # float64, NaN when none (the "or" condition)
     months: np.ndarray          # int64, 0 when none
+    min_volume: np.ndarray      # int64, 0 when none: smallest volume (lines, patients) of an entity
     alert_threshold: float
     max_alert_share: float
 
@@ -106,7 +107,7 @@ def weights() -> FraudWeights:
                    dtype=np.int64)
     out = FraudWeights(weight, group, cap, tuple(r["op"] for r in per), num("threshold", float),
                        num("min_count", int), max_count, tuple(r["alt_op"] for r in per),
-                       num("alt_threshold", float), num("months", int),
+                       num("alt_threshold", float), num("months", int), num("min_volume", int),
                        float(rows["alert_score"]["threshold"]), float(rows["alert_max_share"]["threshold"]))
     for a in out:
         if isinstance(a, np.ndarray):

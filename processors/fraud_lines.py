@@ -19,7 +19,8 @@ MAJORATION_ACTS = (b"MM", b"MU", b"MD")
 #: columns of a line-features batch and their dtypes
 COLUMNS = {"ps": "i8", "practitioner": "i8", "speciality": "i2", "bene": "i8", "act": "S5", "quantity": "i4",
            "coefficient": "i4", "care_date": "i4", "liq_date": "i4", "amo_cents": "i8", "at_stake_cents": "i8",
-           "paid": "i1", "majoration": "i1", "f03": "i1", "f04": "i1"}
+           "billed_cents": "i8", "base_cents": "i8", "first": "i1", "paid": "i1", "majoration": "i1",
+           "f03": "i1", "f04": "i1", "tp": "i1", "prescriber": "i8"}
 
 
 def line_invoice(ic: InvoiceCols, n_lines: int) -> np.ndarray:
@@ -30,10 +31,11 @@ def line_invoice(ic: InvoiceCols, n_lines: int) -> np.ndarray:
     return inv
 
 
-def features(ic: InvoiceCols, lc: LineCols, act_code: np.ndarray, out: Outcome,
+def features(ic: InvoiceCols, lc: LineCols, act_code: np.ndarray, out: Outcome, payee_ps: np.ndarray,
              per_invoice: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-    """The COLUMNS of every line of a liquidated batch (`act_code` = the raw B2 act codes), plus
-    each `per_invoice` column repeated on the invoice's lines."""
+    """The COLUMNS of every line of a liquidated batch (`act_code` = the raw B2 act codes,
+    `payee_ps` the reference's int8 "paid to the PS" flag per payee code), plus each
+    `per_invoice` column repeated on the invoice's lines."""
     n = lc.care_date.shape[0]
     inv = line_invoice(ic, n)
     ps = ic.ps[inv].astype(np.int64)
@@ -58,11 +60,17 @@ def features(ic: InvoiceCols, lc: LineCols, act_code: np.ndarray, out: Outcome,
         "liq_date": ic.liq_date[inv].astype(np.int32),
         "amo_cents": paid_amo.astype(np.int64),
         "at_stake_cents": np.maximum(paid_amo, lc.amo_amount).astype(np.int64),
+        "billed_cents": lc.billed_amount.astype(np.int64),
+        "base_cents": lc.base.astype(np.int64),
+        # the invoice's first line, so a sum of it counts invoices
+        "first": np.concatenate([np.ones(min(n, 1), bool), inv[1:] != inv[:-1]]).astype(np.int8),
         "paid": out.line_status.astype(np.int8),
         "majoration": (((lc.complement_code >= 1) & (lc.complement_code <= 3)) | np.isin(acts, MAJORATION_ACTS)
                        ).astype(np.int8),
         "f03": ((signals >> _BIT["C45S"]) & 1).astype(np.int8),
         "f04": (c18 | c46).astype(np.int8),
+        "tp": payee_ps[np.clip(ic.payee_code[inv].astype(np.int64), 0, payee_ps.shape[0] - 1)].astype(np.int8),
+        "prescriber": ic.prescriber_rpps[inv].astype(np.int64),
     }
 
 

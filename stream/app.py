@@ -427,7 +427,7 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                                                                                 marks)))
                     cols = {k: np.concatenate([c[k] for c in parts]) for k in parts[0]}
                     alerts += fraud_store.add_step(conn, app_id, q, todo[-1].offset + 1, marks,
-                                                   fraud_step.aggregate(cols))
+                                                   fraud_step.step_sums(cols))
             for a in alerts:
                 r["producer"].produce(topics.alerts, value=orjson.dumps(a), key=str(a["practitioner"]).encode())
             if alerts:
@@ -439,6 +439,19 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
     for role in roles:
         topic, fn = agents[role]
         app.agent(topic, name=f"fseflow.{role}")(fn)
+    if "fraud" in roles and settings.fraud_month_every > 0:
+        since: list[Any] = [None]
+
+        def month_pass() -> None:
+            with db.connect(settings.database_url, autocommit=True) as conn:
+                since[0], scored = fraud_store.score_touched(conn, since[0])
+            if scored:
+                log.info("fraud month pass: %d practitioner-months scored", scored)
+
+        @app.timer(settings.fraud_month_every, on_leader=True)
+        async def fraud_months() -> None:
+            """The month scoring over every partition's sums, off the event loop."""
+            await asyncio.get_running_loop().run_in_executor(None, month_pass)
     if preload:
         resources()
     return app

@@ -25,7 +25,12 @@ from fseflow.processors.tables import read_table
 WORKLOAD_FAMILIES = frozenset({"physician", "dentist", "midwife", "nurse", "physio", "podiatrist", "speech",
                                "orthoptist"})
 #: aggregate columns of a practitioner-day, in the order of fraud_practitioner_days
-SUMS = ("minutes", "lines", "amo_cents", "at_stake_cents", "majorations", "f03", "f04")
+SUMS = ("minutes", "lines", "amo_cents", "at_stake_cents", "majorations", "f03", "f04", "billed_cents",
+        "base_cents", "tp_lines", "coef_sum", "coef_lines", "invoices")
+#: auxiliaries (fraud.md F06: identical auxiliary acts)
+AUXILIARY_FAMILIES = frozenset({"nurse", "physio", "podiatrist", "speech", "orthoptist"})
+#: billing families F07 and F08 apply to (fraud.md §3: suppliers, pharmacies, transporters, labs)
+SUPPLY_FAMILIES = frozenset({"supplier", "pharmacy", "transporter", "lab"})
 
 
 class Days(NamedTuple):
@@ -38,12 +43,36 @@ class Days(NamedTuple):
 
 
 @cache
-def _workload_specialities() -> np.ndarray:
-    families = {int(r["code"]): r["billing_family"] for r in read_table("specialities") if r["code"].isdigit()}
-    out = np.zeros(max(families) + 1, np.int8)
-    for code, family in families.items():
-        out[code] = family in WORKLOAD_FAMILIES
+def families() -> dict[int, str]:
+    """Billing family of each speciality code (specialities.csv)."""
+    return {int(r["code"]): r["billing_family"] for r in read_table("specialities") if r["code"].isdigit()}
+
+
+@cache
+def _speciality_flags(wanted: frozenset[str]) -> np.ndarray:
+    fam = families()
+    out = np.zeros(max(fam) + 1, np.int8)
+    for code, family in fam.items():
+        out[code] = family in wanted
     return out
+
+
+def in_families(speciality: np.ndarray, wanted: frozenset[str]) -> np.ndarray:
+    """bool per speciality code: its billing family is one of `wanted` (unknown codes: False)."""
+    table = _speciality_flags(wanted)
+    spec = speciality.astype(np.int64)
+    ok = (spec >= 0) & (spec < table.shape[0])
+    return ok & (table[np.clip(spec, 0, table.shape[0] - 1)] == 1)
+
+
+def month_of(day: np.ndarray) -> np.ndarray:
+    """int32 month number (months since 1970-01) of int day numbers."""
+    return day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int32)
+
+
+def month_start(month: np.ndarray) -> np.ndarray:
+    """int32 day number of the first day of each month number."""
+    return month.astype("datetime64[M]").astype("datetime64[D]").astype(np.int32)
 
 
 def aggregate(cols: dict[str, np.ndarray]) -> Days:
@@ -54,17 +83,17 @@ def aggregate(cols: dict[str, np.ndarray]) -> Days:
         return Days(z, z.astype(np.int32), z, z.astype(np.int16), np.zeros((0, len(SUMS)), np.int64), z)
     codes, act_ids = np.unique(cols["act"], return_inverse=True)
     per_act, per_unit = fk.act_minutes_table([c.decode("ascii", "replace") for c in codes.tolist()])
-    spec = cols["speciality"].astype(np.int64)
-    table = _workload_specialities()
-    eligible = np.where((spec >= 0) & (spec < table.shape[0]), table[np.clip(spec, 0, table.shape[0] - 1)], 0)
+    eligible = in_families(cols["speciality"], WORKLOAD_FAMILIES)
     minutes = fk.line_minutes(act_ids.astype(np.int32), cols["quantity"].astype(np.int32),
                               cols["coefficient"].astype(np.int32), eligible.astype(np.int8), per_act, per_unit)
     keys = np.rec.fromarrays([cols["practitioner"], cols["care_date"]], names="p,d")
     uniq, first, inv = np.unique(keys, return_index=True, return_inverse=True)
     g = uniq.shape[0]
     sums = np.zeros((g, len(SUMS)), np.int64)
+    coef = cols["coefficient"].astype(np.int64)
     for k, values in enumerate((minutes, np.ones(n, np.int64), cols["amo_cents"], cols["at_stake_cents"],
-                                cols["majoration"], cols["f03"], cols["f04"])):
+                                cols["majoration"], cols["f03"], cols["f04"], cols["billed_cents"],
+                                cols["base_cents"], cols["tp"], coef, coef > 0, cols["first"])):
         np.add.at(sums[:, k], inv, values.astype(np.int64))
     # F06: identical lines of one beneficiary, act and day by the practitioner
     ident = np.rec.fromarrays([inv, cols["bene"], act_ids], names="g,b,a")
@@ -75,6 +104,77 @@ def aggregate(cols: dict[str, np.ndarray]) -> Days:
                 cols["speciality"][first].astype(np.int16), sums, max_identical)
 
 
+class Links(NamedTuple):
+    """Practitioner × beneficiary × month of a batch: who treated whom (F02 patients, F10)."""
+    practitioner: np.ndarray   # i8
+    bene: np.ndarray           # i8 beneficiary row
+    month: np.ndarray          # i4 month number
+    lines: np.ndarray          # i8
+    invoices: np.ndarray       # i8
+    days: np.ndarray           # i4 bit d-1 set: care on day d of the month
+
+
+def links(cols: dict[str, np.ndarray]) -> Links:
+    """Sum a batch of line features per (practitioner, beneficiary, care month); lines of an
+    unknown beneficiary are left out."""
+    keep = cols["bene"] >= 0
+    p, b, d = cols["practitioner"][keep], cols["bene"][keep], cols["care_date"][keep].astype(np.int32)
+    m = month_of(d)
+    keys = np.rec.fromarrays([p, b, m], names="p,b,m")
+    uniq, inv = np.unique(keys, return_inverse=True)
+    g = uniq.shape[0]
+    lines, invoices, days = np.zeros(g, np.int64), np.zeros(g, np.int64), np.zeros(g, np.int32)
+    np.add.at(lines, inv, 1)
+    np.add.at(invoices, inv, cols["first"][keep].astype(np.int64))
+    np.bitwise_or.at(days, inv, (np.int32(1) << (d - month_start(m))).astype(np.int32))
+    return Links(uniq["p"].astype(np.int64), uniq["b"].astype(np.int64), uniq["m"].astype(np.int32),
+                 lines, invoices, days)
+
+
+class Prescriptions(NamedTuple):
+    """Supplier × prescriber × month of a batch (F08), for the SUPPLY_FAMILIES only."""
+    ps: np.ndarray             # i8 billing number
+    prescriber: np.ndarray     # i8 prescriber RPPS
+    month: np.ndarray          # i4 month number
+    invoices: np.ndarray       # i8
+    billed_cents: np.ndarray   # i8
+
+
+def prescriptions(cols: dict[str, np.ndarray]) -> Prescriptions:
+    """Sum a batch of line features per (billing number, prescriber, care month), over the
+    prescribed lines of suppliers, pharmacies, transporters and labs."""
+    keep = (cols["prescriber"] > 0) & in_families(cols["speciality"], SUPPLY_FAMILIES)
+    keys = np.rec.fromarrays([cols["ps"][keep], cols["prescriber"][keep], month_of(cols["care_date"][keep])],
+                             names="s,p,m")
+    uniq, inv = np.unique(keys, return_inverse=True)
+    invoices, billed = np.zeros(uniq.shape[0], np.int64), np.zeros(uniq.shape[0], np.int64)
+    np.add.at(invoices, inv, cols["first"][keep].astype(np.int64))
+    np.add.at(billed, inv, cols["billed_cents"][keep].astype(np.int64))
+    return Prescriptions(uniq["s"].astype(np.int64), uniq["p"].astype(np.int64), uniq["m"].astype(np.int32),
+                         invoices, billed)
+
+
+def first_billed(cols: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(billing numbers, i4 earliest liquidation date of each) of a batch (F07's first billing:
+    when the PS first billed the fund, not its oldest care date)."""
+    ps, inv = np.unique(cols["ps"], return_inverse=True)
+    first = np.full(ps.shape[0], np.iinfo(np.int32).max, np.int32)
+    np.minimum.at(first, inv.ravel(), cols["liq_date"].astype(np.int32))
+    return ps.astype(np.int64), first
+
+
+class StepSums(NamedTuple):
+    """What one fraud step adds to the running sums."""
+    days: Days
+    links: Links
+    prescriptions: Prescriptions
+    billers: tuple[np.ndarray, np.ndarray]
+
+
+def step_sums(cols: dict[str, np.ndarray]) -> StepSums:
+    return StepSums(aggregate(cols), links(cols), prescriptions(cols), first_billed(cols))
+
+
 class Scored(NamedTuple):
     score: np.ndarray          # f8 in [0, 1]
     top: np.ndarray            # (n, 3) i8 indicator columns of processors/fraud.py, −1 none
@@ -82,8 +182,9 @@ class Scored(NamedTuple):
 
 
 def score_days(minutes: np.ndarray, f03: np.ndarray, f04: np.ndarray, max_identical: np.ndarray,
-               month_lines: np.ndarray, month_majorations: np.ndarray) -> Scored:
+               month_lines: np.ndarray, month_majorations: np.ndarray, speciality: np.ndarray) -> Scored:
     """Scores of practitioner-days from their running totals (minutes in hundredths)."""
+    auxiliary = in_families(speciality, AUXILIARY_FAMILIES)
     w = fk.weights()
     n = minutes.shape[0]
     hits = np.zeros((n, fk.N_INDICATORS), np.float64)
@@ -93,7 +194,7 @@ def score_days(minutes: np.ndarray, f03: np.ndarray, f04: np.ndarray, max_identi
             hits[level == lvl, col] = 1.0
     hits[f03 > 0, fk.F03] = 1.0
     hits[f04 > 0, fk.F04] = 1.0
-    hits[_passes(max_identical, w.op[fk.F06], w.threshold[fk.F06]), fk.F06] = 1.0
+    hits[_passes(max_identical, w.op[fk.F06], w.threshold[fk.F06]) & auxiliary, fk.F06] = 1.0
     share = np.divide(month_majorations, month_lines, out=np.zeros(n), where=month_lines > 0)
     f05 = _passes(share, w.op[fk.F05], w.threshold[fk.F05]) & (month_lines >= w.min_count[fk.F05])
     hits[f05, fk.F05] = 1.0

@@ -61,7 +61,7 @@ def liquidate_step(state: PartitionState, batches: list[InvoiceBatch], next_offs
             rec["liquidated_at"] = now
             rec["partition"] = state.partition
             (out.paid if rec["status"] == "paid" else out.rejected).append(rec)
-        out.lines = fraud_lines.features(b.ic, b.lc, b.act, outcome, {
+        out.lines = fraud_lines.features(b.ic, b.lc, b.act, outcome, ref.arrays.payee[:, 1], {
             "src_partition": b.meta["src_partition"].astype(np.int32),
             "src_offset": b.meta["src_offset"].astype(np.int64)})
         state.advance(next_offset, b.meta["src_partition"], b.meta["src_offset"])

@@ -39,6 +39,9 @@ class Settings:
     #: a state restore that reads nothing for this long below the changelog's high watermark
     #: fails the worker (with the offsets in the log) rather than liquidate on a partial state
     restore_timeout: float = 30.0
+    #: seconds between two passes of the fraud month scoring (peers span every partition, so
+    #: the leader worker scores the months whose sums changed); 0 or less: never
+    fraud_month_every: float = 300.0
 
     @classmethod
     def from_env(cls, kafka_bootstrap: str | None = None, database_url: str | None = None) -> "Settings":
@@ -55,6 +58,8 @@ class Settings:
             changes["app_id"] = env["FSEFLOW_APP_ID"]
         if env.get("FSEFLOW_SNAPSHOT_EVERY"):
             changes["snapshot_every"] = float(env["FSEFLOW_SNAPSHOT_EVERY"])
+        if env.get("FSEFLOW_FRAUD_MONTH_EVERY"):
+            changes["fraud_month_every"] = float(env["FSEFLOW_FRAUD_MONTH_EVERY"])
         if env.get("FSEFLOW_BATCH_WITHIN"):
             changes["batch_within"] = float(env["FSEFLOW_BATCH_WITHIN"])
         return replace(s, **changes)  # type: ignore[arg-type]
