@@ -1,14 +1,18 @@
 """Fraud detection measured against the generator's ground truth (fraud.md §5).
 
-    python -m fseflow.benchmarks.fraud_eval [--invoices N --days D --population P --seed S]
+    python -m fseflow.benchmarks.fraud_eval [--invoices N --days D --population P --seed S] [--explain]
 
 Generates a month of flow with the fraud schemes at their default (realistic, low) rates, runs
 the stream's own decode and liquidate steps on it (no services: the same functions the agents
-call), sums the line features per practitioner-day as the fraud agent does, scores every day,
-and alerts per practitioner with the 1 % cap of fraud.md §4. Then it prints, per scheme,
-recall (actors alerted / actors), and overall precision and precision@k against
-`fraud_truth.jsonl`. The weights are fraud.md's start values: nothing was tuned on any seed, so
-every seed is held out. A command that prints figures, not a timed test.
+call), then the month pass of the fraud side stream (stream/fraud_month.py: the facts the agents'
+running sums hold, counted from the same line features; the stream tests check both agree) on
+every month of the flow, and alerts with the 1 % cap of fraud.md §4. It prints, per scheme,
+recall (actors alerted / actors) and precision@k (k = the scheme's actors), and overall
+precision against `fraud_truth.jsonl`; `--explain` prints every actor's score and explanation
+and the highest-scored innocents.
+
+Seeds: weights were tuned on seed 1 (F03, F06, F08, F10) and seed 2 (F05, and the family-level
+peer fallback); the default seed 3 was held out. A command that prints figures, not a timed test.
 """
 from __future__ import annotations
 
@@ -104,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--invoices", type=int, default=60_000)
     p.add_argument("--days", type=int, default=21, help="working days (default 21: a month)")
     p.add_argument("--population", type=int, default=100_000)
-    p.add_argument("--seed", type=int, default=2, help="held out: the weights are fraud.md's start values")
+    p.add_argument("--seed", type=int, default=3, help="default 3: held out (weights tuned on seeds 1 and 2)")
     p.add_argument("--out", type=Path, default=Path("out/fraud-eval"))
     p.add_argument("--explain", action="store_true", help="print every actor's and the top innocents' scores")
     a = p.parse_args(argv)

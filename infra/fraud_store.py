@@ -35,6 +35,7 @@ INSERT INTO fraud_practitioner_days AS t (practitioner, day, ps, speciality, min
        max_identical)
 SELECT * FROM stage_fraud_days
 ON CONFLICT (practitioner, day) DO UPDATE SET
+    ps = least(t.ps, EXCLUDED.ps), speciality = least(t.speciality, EXCLUDED.speciality),
     minutes_hundredths = t.minutes_hundredths + EXCLUDED.minutes_hundredths, lines = t.lines + EXCLUDED.lines,
     amo_cents = t.amo_cents + EXCLUDED.amo_cents, at_stake_cents = t.at_stake_cents + EXCLUDED.at_stake_cents,
     majorations = t.majorations + EXCLUDED.majorations, f03 = t.f03 + EXCLUDED.f03, f04 = t.f04 + EXCLUDED.f04,

@@ -36,7 +36,7 @@ SUPPLY_FAMILIES = frozenset({"supplier", "pharmacy", "transporter", "lab"})
 class Days(NamedTuple):
     practitioner: np.ndarray   # i8
     day: np.ndarray            # i4 care date
-    ps: np.ndarray             # i8 billing number (the first seen)
+    ps: np.ndarray             # i8 billing number (the smallest of the day)
     speciality: np.ndarray     # i2
     sums: np.ndarray           # (n, len(SUMS)) i8, minutes in hundredths
     max_identical: np.ndarray  # i8: most identical lines (beneficiary, act) of the day in this batch
@@ -100,8 +100,11 @@ def aggregate(cols: dict[str, np.ndarray]) -> Days:
     iu, icount = np.unique(ident, return_counts=True)
     max_identical = np.zeros(g, np.int64)
     np.maximum.at(max_identical, iu["g"], icount)
-    return Days(uniq["p"].astype(np.int64), uniq["d"].astype(np.int32), cols["ps"][first].astype(np.int64),
-                cols["speciality"][first].astype(np.int16), sums, max_identical)
+    # the smallest billing number and speciality of the day: the same whatever the batches' order
+    ps, spec = cols["ps"][first].astype(np.int64), cols["speciality"][first].astype(np.int16)
+    np.minimum.at(ps, inv, cols["ps"].astype(np.int64))
+    np.minimum.at(spec, inv, cols["speciality"].astype(np.int16))
+    return Days(uniq["p"].astype(np.int64), uniq["d"].astype(np.int32), ps, spec, sums, max_identical)
 
 
 class Links(NamedTuple):
