@@ -29,13 +29,14 @@ import orjson
 
 def line_features(flow: Path) -> dict[str, np.ndarray]:
     """Every line feature the liquidate agent would send to the fraud side stream for the flow."""
-    from fseflow.generator import manifest_files
     from fseflow.processors.directory import load_beneficiaries, load_professionals
     from fseflow.processors.reference import compile_reference
     from fseflow.stream import decode as dec
     from fseflow.stream.ingest import received
     from fseflow.stream.liquidate import liquidate_step
     from fseflow.stream.state import PartitionState
+
+    from fseflow.generator import manifest_files
 
     bene, pros = load_beneficiaries(flow / "beneficiaries.csv"), load_professionals(flow / "professionals.csv")
     ref = compile_reference()
@@ -71,7 +72,7 @@ def run(flow: Path) -> tuple[dict[int, float], dict[int, int], int, dict[int, li
             sc, st = float(s.score[i]), int(f.at_stake_cents[i])
             if p not in why or sc > best[p] or (sc == best[p] and st > stake[p]):
                 best[p], stake[p] = sc, st
-                why[p] = fraud_month.explain(s.top[i], s.hits[i], s.values[i])
+                why[p] = fraud.explain(s.top[i], s.hits[i], s.values[i])
     return best, stake, len(best), why
 
 

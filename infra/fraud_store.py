@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import orjson
 import psycopg
-
-from fseflow.days import from_days, to_days
 from fseflow.processors import fraud as fk
 from fseflow.stream import fraud, fraud_month
 from fseflow.stream.fraud_month import MonthFacts
+
+from fseflow.days import from_days, to_days
 
 _CREATE = ("CREATE TEMP TABLE IF NOT EXISTS stage_fraud_days (practitioner bigint, day date, ps bigint,"
            " speciality smallint, minutes_hundredths bigint, lines bigint, amo_cents bigint, at_stake_cents bigint,"
@@ -123,7 +123,7 @@ def add_step(conn: psycopg.Connection[Any], app_id: str, partition: int, next_of
 
 def _rescore(conn: psycopg.Connection[Any], totals: list[tuple[Any, ...]],
              month: dict[tuple[int, dt.date], tuple[int, int]]) -> list[dict[str, Any]]:
-    col = lambda k: np.array([r[k] for r in totals], np.int64)  # noqa: E731
+    col = lambda k: np.array([r[k] for r in totals], np.int64)
     lines = np.array([month.get((r[0], r[1]), (0, 0))[0] for r in totals], np.int64)
     majs = np.array([month.get((r[0], r[1]), (0, 0))[1] for r in totals], np.int64)
     s = fraud.score_days(col(4), col(5), col(6), col(7), lines, majs, col(3))
@@ -214,10 +214,9 @@ def month_facts(conn: psycopg.Connection[Any], month: dt.date) -> MonthFacts:
     b_before = np.array([int(billers[p][2]) for p in ps.tolist()], np.int64)
     pr = conn.execute("SELECT ps, prescriber, invoices, billed_cents FROM fraud_prescriptions WHERE month = %s"
                       " ORDER BY ps, prescriber", (month,)).fetchall()
-    m = to_days(month)
-    presc = fraud.Prescriptions(*(np.array([r[k] for r in pr], np.int64).reshape(len(pr)) for k in (0, 1)),
-                                np.full(len(pr), 0, np.int32) + int(fraud.month_of(np.array([m]))[0]),
-                                *(np.array([r[k] for r in pr], np.int64).reshape(len(pr)) for k in (2, 3)))
+    arr = np.array(pr, np.int64).reshape(len(pr), 4)
+    month_no = fraud.month_of(np.array([to_days(month)]))[0]
+    presc = fraud.Prescriptions(arr[:, 0], arr[:, 1], np.full(len(pr), month_no, np.int32), arr[:, 2], arr[:, 3])
     presc_inv, top_share, hhi = fraud_month.concentration(presc, ps)
     return MonthFacts(prac, ps, col(2, "i2"), *(col(k) for k in range(3, 18)), *lcol, first, b_month, b_before,
                       presc_inv, top_share, hhi)
@@ -239,7 +238,7 @@ def score_month(conn: psycopg.Connection[Any], month: dt.date) -> int:
         with conn.cursor().copy("COPY fraud_month_scores (practitioner, month, ps, speciality, score,"
                                 " at_stake_cents, explanation) FROM STDIN") as copy:
             for i in range(facts.practitioner.shape[0]):
-                top = fraud_month.explain(s.top[i], s.hits[i], s.values[i])
+                top = fraud.explain(s.top[i], s.hits[i], s.values[i])
                 copy.write_row((int(facts.practitioner[i]), month, int(facts.ps[i]), int(facts.speciality[i]),
                                 float(s.score[i]), int(facts.at_stake_cents[i]), orjson.dumps(top).decode()))
     return int(facts.practitioner.shape[0])

@@ -16,7 +16,6 @@ from functools import cache
 from typing import Any, NamedTuple
 
 import numpy as np
-
 from fseflow.processors import fraud as fk
 from fseflow.processors.tables import read_table
 
@@ -197,21 +196,32 @@ def score_days(minutes: np.ndarray, f03: np.ndarray, f04: np.ndarray, max_identi
             hits[level == lvl, col] = 1.0
     hits[f03 > 0, fk.F03] = 1.0
     hits[f04 > 0, fk.F04] = 1.0
-    hits[_passes(max_identical, w.op[fk.F06], w.threshold[fk.F06]) & auxiliary, fk.F06] = 1.0
+    hits[passes(max_identical, w.op[fk.F06], w.threshold[fk.F06]) & auxiliary, fk.F06] = 1.0
     share = np.divide(month_majorations, month_lines, out=np.zeros(n), where=month_lines > 0)
-    f05 = _passes(share, w.op[fk.F05], w.threshold[fk.F05]) & (month_lines >= w.min_count[fk.F05])
+    f05 = passes(share, w.op[fk.F05], w.threshold[fk.F05]) & (month_lines >= w.min_count[fk.F05])
     hits[f05, fk.F05] = 1.0
     s, top = fk.score(hits)
     return Scored(s, top, hits)
 
 
-def _passes(x: np.ndarray, op: str, threshold: float) -> np.ndarray:
+def passes(x: np.ndarray, op: str, threshold: float) -> np.ndarray:
+    """x `op` threshold, for a fraud_weights.csv comparison (">" or ">=")."""
     return x > threshold if op == ">" else x >= threshold
 
 
 def explain(top: np.ndarray, hits: np.ndarray, values: dict[str, Any]) -> list[dict[str, Any]]:
-    """The top contributions of one scored row, named, with their weight × strength."""
+    """The top contributions of one scored row, named, with their weight × strength, their value
+    and, for a z-scored indicator, its z against peers (`values["<indicator>_z"]`)."""
     w = fk.weights()
-    return [{"indicator": fk.INDICATORS[c], "contribution": round(float(w.weight[c] * hits[c]), 3),
-             **({"value": values[fk.INDICATORS[c]]} if fk.INDICATORS[c] in values else {})}
-            for c in top.tolist() if c >= 0]
+    out = []
+    for c in top.tolist():
+        if c < 0:
+            continue
+        name = fk.INDICATORS[c]
+        item: dict[str, Any] = {"indicator": name, "contribution": round(float(w.weight[c] * hits[c]), 3)}
+        if name in values:
+            item["value"] = values[name]
+        if f"{name}_z" in values:
+            item["z"] = values[f"{name}_z"]
+        out.append(item)
+    return out

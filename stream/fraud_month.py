@@ -21,7 +21,6 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
-
 from fseflow.processors import fraud as fk
 from fseflow.stream import fraud
 
@@ -171,7 +170,7 @@ def score_months(f: MonthFacts, month_start_day: int, history_start_day: int) ->
     vals["F04"] = f.f04
     # F05: the share rule, or the share's z against peers
     share = m["majoration_share"]
-    rule = _passes(np.nan_to_num(share), w.op[fk.F05], w.threshold[fk.F05]) & (f.lines >= w.min_count[fk.F05])
+    rule = fraud.passes(np.nan_to_num(share), w.op[fk.F05], w.threshold[fk.F05]) & (f.lines >= w.min_count[fk.F05])
     z05 = fk.z_strength(np.maximum(np.nan_to_num(z["majoration_share"], nan=0.0), 0.0), float(w.alt_threshold[fk.F05]))
     hits[:, fk.F05] = np.where(rule, 1.0, z05)
     vals["F05"] = np.round(share, 3)
@@ -199,7 +198,7 @@ def score_months(f: MonthFacts, month_start_day: int, history_start_day: int) ->
     vals["F07"] = np.round(f.billed_month / 100, 2)
     # F08: one prescriber behind most of a supplier's billing
     f08 = supply & (f.presc_invoices >= w.min_count[fk.F08]) & (
-        _passes(f.top_share, w.op[fk.F08], w.threshold[fk.F08]) | _passes(f.hhi, w.alt_op[fk.F08], w.alt_threshold[fk.F08]))
+        fraud.passes(f.top_share, w.op[fk.F08], w.threshold[fk.F08]) | fraud.passes(f.hhi, w.alt_op[fk.F08], w.alt_threshold[fk.F08]))
     hits[f08, fk.F08] = 1.0
     vals["F08"] = np.round(f.top_share, 3)
     # F10: ghost-patient share against peers
@@ -213,33 +212,12 @@ def score_months(f: MonthFacts, month_start_day: int, history_start_day: int) ->
     return MonthScores(s, top, hits, values)
 
 
-def _passes(x: np.ndarray, op: str, threshold: float) -> np.ndarray:
-    return x > threshold if op == ">" else x >= threshold
-
-
 def _row_values(vals: dict[str, np.ndarray], i: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in vals.items():
         x = v[i].item()
         out[k] = None if isinstance(x, float) and np.isnan(x) else x
     out["F01_impossible"] = out["F01_red"] = out["F01_amber"] = out.pop("F01")
-    return out
-
-
-def explain(top: np.ndarray, hits: np.ndarray, values: dict[str, Any]) -> list[dict[str, Any]]:
-    """The top contributions of one practitioner-month, named, with their value (and peer z)."""
-    w = fk.weights()
-    out = []
-    for c in top.tolist():
-        if c < 0:
-            continue
-        name = fk.INDICATORS[c]
-        item: dict[str, Any] = {"indicator": name, "contribution": round(float(w.weight[c] * hits[c]), 3)}
-        if name in values:
-            item["value"] = values[name]
-        if f"{name}_z" in values:
-            item["z"] = values[f"{name}_z"]
-        out.append(item)
     return out
 
 
@@ -263,7 +241,8 @@ def facts_from_lines(cols: dict[str, np.ndarray], month: int, lookback_months: i
 
     col = {k: per(days.sums[:, i]) for i, k in enumerate(fraud.SUMS)}
     m_all = fraud.month_of(cols["care_date"])
-    lk = fraud.links({k: v[m_all == month] for k, v in cols.items()})
+    month_cols = {k: v[m_all == month] for k, v in cols.items()}
+    lk = fraud.links(month_cols)
     li = np.searchsorted(prac, lk.practitioner)
     patients, pdays, linv = np.zeros(g, np.int64), np.zeros(g, np.int64), np.zeros(g, np.int64)
     np.add.at(patients, li, 1)
@@ -287,7 +266,7 @@ def facts_from_lines(cols: dict[str, np.ndarray], month: int, lookback_months: i
     billed_m, billed_b = np.zeros(billers.shape[0], np.int64), np.zeros(billers.shape[0], np.int64)
     np.add.at(billed_m, bi, np.where(d_month == month, billed, 0))
     np.add.at(billed_b, bi, np.where(d_month == month - 3, billed, 0))
-    presc_inv, top_share, hhi = concentration(fraud.prescriptions({k: v[m_all == month] for k, v in cols.items()}), ps)
+    presc_inv, top_share, hhi = concentration(fraud.prescriptions(month_cols), ps)
     at = np.searchsorted(billers, ps)
     return MonthFacts(
         prac.astype(np.int64), ps.astype(np.int64), days.speciality[first_row].astype(np.int16),
