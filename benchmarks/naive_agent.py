@@ -67,7 +67,7 @@ def invoice_events(items: list[Any], limit: int | None = None) -> list[tuple[byt
                  "i": {f: _column(col) for f, col in zip(one.ic._fields, one.ic)},
                  "l": {f: _column(col) for f, col in zip(one.lc._fields, one.lc)},
                  "m": {k: _column(v) for k, v in one.meta.items()},
-                 "act": _column(one.act)}
+                 "act": _column(one.act), "cip13": _column(one.cip13)}
         events.append((f"{int(one.ic.nir_id[0])}:{int(one.meta['rang'][0])}".encode(), orjson.dumps(value)))
     return events
 
@@ -80,7 +80,8 @@ def batch_of_one(v: dict[str, Any]) -> Any:
     ic = InvoiceCols(*[_array(v["i"][f]) for f in InvoiceCols._fields])
     lc = LineCols(*[_array(v["l"][f]) for f in LineCols._fields])
     meta = {k: _array(col) for k, col in v["m"].items()}
-    return InvoiceBatch(v["files"], ic, lc, meta, _array(v["act"]), {int(k): f for k, f in v["c14"].items()})
+    return InvoiceBatch(v["files"], ic, lc, meta, _array(v["act"]), {int(k): f for k, f in v["c14"].items()},
+                        _array(v["cip13"]))
 
 
 def worker() -> None:

@@ -2,7 +2,7 @@
 
     python -m fseflow.benchmarks.stream [--invoices 56000] [--population N] [--workers 2,1]
         [--partitions 8] [--rate 2000] [--latency-seconds 20] [--naive-invoices 3000]
-        [--profile] [--quick] [--flow DIR] [--out DIR]
+        [--no-fraud-cost] [--profile] [--quick] [--flow DIR] [--out DIR]
 
 On real services (embedded Tansu and PostgreSQL, or KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL):
 generates one working day of flow on the full-scale population, loads the directory once into a
@@ -10,8 +10,10 @@ template database, then every run gets a fresh copy of it and its own topic pref
 
 1. throughput, for each worker count: start the workers, warm them up (group joined, directory
    and numba loaded, every partition's state restored) on the first files, then ingest the rest
-   as fast as possible and wait until PostgreSQL holds every décompte. invoices/s counts from the
-   first file sent to the last décompte written; peak RSS per worker is sampled every 0.2 s;
+   as fast as possible and wait until PostgreSQL holds every décompte and the fraud side stream
+   has counted every décompte line. invoices/s counts from the first file sent to the last of
+   those writes; peak RSS per worker is sampled every 0.2 s. Then the same run with the fraud
+   side stream off (FSEFLOW_FRAUD=0): the fraud cost is the added time and pipeline CPU per invoice;
 2. latency: warm workers fed at a steady `--rate` invoices/s; p50/p95/p99 of reception →
    liquidated and reception → décompte written, over the paced invoices only;
 3. the naive baseline (benchmarks/naive_agent.py: one event per invoice, a faust Table) on the
@@ -51,6 +53,7 @@ TARGET_NAIVE_RATIO = 20.0       # batched / naive
 TARGET_P99 = 0.250              # seconds, reception → décompte, at TARGET_RATE
 TARGET_RATE = 2_000             # invoices/s offered
 TARGET_RSS = 2 << 30            # bytes per worker with the full-scale directory
+TARGET_FRAUD_COST = 0.10        # fraud side stream: added end-to-end time and CPU
 YEAR_INVOICES = 14_000_000
 FULL_SCALE = 782_783
 
@@ -369,8 +372,9 @@ class Context:
 
 
 @contextmanager
-def pipeline(ctx: Context, name: str, workers: int) -> Iterator[tuple[Any, Any, Any, Path]]:
-    """A fresh database and topic prefix, `workers` worker processes warmed up on `ctx.warm`."""
+def pipeline(ctx: Context, name: str, workers: int, fraud: bool = True) -> Iterator[tuple[Any, Any, Any, Path]]:
+    """A fresh database and topic prefix, `workers` worker processes warmed up on `ctx.warm`
+    (with the fraud side stream, or without it)."""
     from dataclasses import replace
 
     from fseflow.infra import db
@@ -380,7 +384,8 @@ def pipeline(ctx: Context, name: str, workers: int) -> Iterator[tuple[Any, Any, 
     workdir = ctx.out / name
     workdir.mkdir(parents=True, exist_ok=True)
     dbname = ctx.dbs.create(ctx.template)
-    settings = replace(ctx.settings, database_url=ctx.dbs.url(dbname), prefix=f"b{uuid.uuid4().hex[:8]}.")
+    settings = replace(ctx.settings, database_url=ctx.dbs.url(dbname), prefix=f"b{uuid.uuid4().hex[:8]}.",
+                       fraud=fraud)
     try:
         with Workers(settings, workdir, count=workers) as w, db.connect(settings.database_url) as conn, \
                 RssSampler(w) as rss:
@@ -390,7 +395,7 @@ def pipeline(ctx: Context, name: str, workers: int) -> Iterator[tuple[Any, Any, 
             t_ready = time.perf_counter() - t0
             # the warm-up files reach every partition: numba loaded, state restored, connections open
             ingest([f.path for f in ctx.warm], settings)
-            wait_drained(conn, len(ctx.warm), w, timeout=600, poll=0.1)
+            wait_drained(conn, len(ctx.warm), w, timeout=600, poll=0.1, fraud=fraud)
             time.sleep(1.0)  # the last commits and changelog writes of the warm-up settle
             print(f"  [{name}] {workers} worker(s) ready in {t_ready:.1f} s, warm in {time.perf_counter() - t0:.1f} s",
                   flush=True)
@@ -399,32 +404,41 @@ def pipeline(ctx: Context, name: str, workers: int) -> Iterator[tuple[Any, Any, 
         ctx.dbs.drop(dbname)
 
 
+def fraud_done_since(conn: Any, since: float) -> float:
+    """When the fraud side stream last added to its sums (epoch s; `since` if it did not)."""
+    row = conn.execute("SELECT extract(epoch FROM max(updated_at)) FROM fraud_practitioner_days").fetchone()
+    conn.commit()
+    return max(since, float(row[0] or since))
+
+
 def run_throughput(ctx: Context, files: list[FlowFile], workers: int, profile: bool = False,
-                   collect: Callable[[Any, float], Any] | None = None) -> dict[str, Any]:
+                   collect: Callable[[Any, float], Any] | None = None, fraud: bool = True) -> dict[str, Any]:
     """`collect(conn, since)`, if given, reads the run's database before it is dropped (its result
-    is the `series` entry)."""
+    is the `series` entry). With `fraud`, the run ends when the fraud side stream has counted
+    every décompte line too; without, the workers run no fraud step at all."""
     from fseflow.stream.ingest import ingest
     from fseflow.stream.runner import wait_drained
 
-    name = f"throughput-{workers}w" + ("-profiled" if profile else "")
-    with pipeline(ctx, name, workers) as (settings, w, conn, rss):
+    name = f"throughput-{workers}w" + ("-profiled" if profile else "") + ("" if fraud else "-nofraud")
+    with pipeline(ctx, name, workers, fraud=fraud) as (settings, w, conn, rss):
         prof = Profiler([p.pid for p in w.procs], ctx.out / name) if profile else None
         cpu = CpuMeter([p.pid for p in w.procs]).start()
         since = time.time()
         t0 = time.perf_counter()
         sent = ingest([f.path for f in files], settings)
         t_ingest = time.perf_counter() - t0
-        wait_drained(conn, len(ctx.warm) + len(files), w, timeout=3600, poll=0.25)
+        wait_drained(conn, len(ctx.warm) + len(files), w, timeout=3600, poll=0.25, fraud=fraud)
         wall = time.perf_counter() - t0
         used = cpu.stop()
         paths = prof.stop() if prof else []
         n, last_written = drained_since(conn, since)
-        elapsed = min(wall, last_written - since)  # the poll's period is not the pipeline's time
+        last = max(last_written, fraud_done_since(conn, since)) if fraud else last_written
+        elapsed = min(wall, last - since)  # the poll's period is not the pipeline's time
         peak = [rss.peak.get(k, 0) for k in range(workers)]
         series = collect(conn, since) if collect else None
     res: dict[str, Any] = {
-        "workers": workers, "files": len(files), "invoices": n, "bytes": sent.bytes,
-        "ingest_s": t_ingest, "elapsed_s": elapsed, "invoices_per_s": n / elapsed, "files_per_s": len(files) / elapsed,
+        "workers": workers, "fraud": fraud, "files": len(files), "invoices": n, "bytes": sent.bytes,
+        "ingest_s": t_ingest, "elapsed_s": elapsed, "decomptes_s": min(wall, last_written - since), "invoices_per_s": n / elapsed, "files_per_s": len(files) / elapsed,
         "year_hours": YEAR_INVOICES / (n / elapsed) / 3600, "peak_rss_bytes": peak, "cpu": used,
     }
     if collect:
@@ -436,6 +450,23 @@ def run_throughput(ctx: Context, files: list[FlowFile], workers: int, profile: b
         res["profile"] = aggregate_profile(paths, root, expected_samples=Profiler.RATE * prof.seconds * workers)
         res["profile"]["files"] = [str(p) for p in paths]
     return res
+
+
+#: the processes of the pipeline in CpuMeter's kinds (not the benchmark's polling nor a profiler)
+PIPELINE_KINDS = ("workers", "postgresql", "broker (tansu)")
+
+
+def fraud_cost(on: dict[str, Any], off: dict[str, Any]) -> dict[str, Any]:
+    """The fraud side stream's cost: two throughput runs of the same flow, with and without it."""
+    def view(t: dict[str, Any]) -> dict[str, Any]:
+        cpu = sum(t["cpu"]["cpu_s"].get(k, 0.0) for k in PIPELINE_KINDS)
+        return {"elapsed_s": t["elapsed_s"], "decomptes_s": t["decomptes_s"], "invoices": t["invoices"],
+                "invoices_per_s": t["invoices_per_s"], "pipeline_cpu_s": cpu}
+    v_on, v_off = view(on), view(off)
+    per = lambda v, k: v[k] / max(v["invoices"], 1)
+    return {"workers": on["workers"], "on": v_on, "off": v_off,
+            "time_increase": per(v_on, "elapsed_s") / per(v_off, "elapsed_s") - 1,
+            "cpu_increase": per(v_on, "pipeline_cpu_s") / per(v_off, "pipeline_cpu_s") - 1}
 
 
 def run_latency(ctx: Context, files: list[FlowFile], workers: int, rate: float,
@@ -528,6 +559,18 @@ def report(r: dict[str, Any]) -> str:
         c = t["cpu"]
         add(f"   CPU during the {t['workers']}-worker run ({c['wall_s']:.1f} s, machine {c['machine_busy']:.0%} busy): "
             + ", ".join(f"{k} {v:.1f} s" for k, v in c["cpu_s"].items()))
+    fc = r.get("fraud_cost")
+    if fc:
+        add("")
+        add(f"   fraud side stream cost ({fc['workers']} worker(s), same flow; 'on' ends when the fraud sums hold "
+            "every décompte line):")
+        add(f"   {'':>12} {'elapsed':>8} {'décomptes':>10} {'invoices/s':>11} {'pipeline CPU':>13}")
+        for key in ("off", "on"):
+            v = fc[key]
+            add(f"   {'fraud ' + key:>12} {v['elapsed_s']:>7.1f}s {v['decomptes_s']:>9.1f}s {v['invoices_per_s']:>11,.0f} "
+                f"{v['pipeline_cpu_s']:>12.1f}s")
+        add(f"   added: end-to-end time {fc['time_increase']:+.1%}, pipeline CPU {fc['cpu_increase']:+.1%} "
+            "(workers, PostgreSQL, broker)")
     lat = r.get("latency")
     if lat:
         add("")
@@ -591,6 +634,11 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         out.append({"what": f"p99 reception → décompte written at {at:,.0f}/s", "value": _ms(p99),
                     "target": f"<= {TARGET_P99 * 1000:.0f} ms at {TARGET_RATE:,}/s",
                     "met": None if at < TARGET_RATE or p99 is None else p99 <= TARGET_P99})
+    fc = r.get("fraud_cost")
+    if fc:
+        worst = max(fc["time_increase"], fc["cpu_increase"])
+        out.append({"what": "fraud side stream cost (time, CPU: the larger)", "value": f"{worst:+.1%}",
+                    "target": f"<= {TARGET_FRAUD_COST:.0%}", "met": worst <= TARGET_FRAUD_COST})
     peak = max(b for t in r["throughput"] for b in t["peak_rss_bytes"])
     full = r["config"]["population"] >= FULL_SCALE
     out.append({"what": "peak worker RSS" + ("" if full else f" (population {r['config']['population']:,}: not full scale)"),
@@ -610,6 +658,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=TARGET_RATE, help="offered invoices/s of the latency run")
     p.add_argument("--latency-seconds", type=float, default=20.0)
     p.add_argument("--naive-invoices", type=int, default=3_000)
+    p.add_argument("--no-fraud-cost", dest="fraud_cost", action="store_false",
+                   help="skip the throughput run without the fraud side stream (its cost)")
     p.add_argument("--profile", action="store_true", help="one more throughput run with py-spy on every worker")
     p.add_argument("--quick", action="store_true", help="8,000 invoices, population 100,000, 10 s of latency, "
                    "1,000 naive invoices, 2 workers (a few minutes)")
@@ -638,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "config": {"invoices": a.invoices, "population": population, "workers": counts, "partitions": a.partitions,
                    "rate": a.rate, "latency_seconds": a.latency_seconds, "naive_invoices": a.naive_invoices,
-                   "seed": a.seed, "quick": a.quick, "profile": a.profile},
+                   "seed": a.seed, "quick": a.quick, "profile": a.profile, "fraud_cost": a.fraud_cost},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "setup_s": setup,
     }
@@ -682,6 +732,11 @@ def main(argv: list[str] | None = None) -> int:
                     r = run_throughput(ctx, throughput_files, w)
                     print(f"  throughput, {w} worker(s): {r['invoices_per_s']:,.0f} invoices/s", flush=True)
                     result["throughput"].append(r)
+                if a.fraud_cost:
+                    off = run_throughput(ctx, throughput_files, counts[0], fraud=False)
+                    result["fraud_cost"] = fraud_cost(result["throughput"][0], off)
+                    print(f"  fraud side stream: {result['fraud_cost']['time_increase']:+.1%} end-to-end time, "
+                          f"{result['fraud_cost']['cpu_increase']:+.1%} CPU", flush=True)
                 if a.latency_seconds > 0 and a.rate > 0:
                     result["latency"] = run_latency(ctx, latency_files, counts[0], a.rate)
                     print(f"  latency: p99 written {_ms(result['latency']['written']['p99'])}", flush=True)

@@ -271,8 +271,8 @@ _LINE_DEFAULTS: Final = {
     "3": {"complement_code": 0, "executor_rpps": 0, "executor_speciality": -1, "count": 1},
     "4": {"care_end_date": NO_DATE, "coefficient_mco": 10000},
 }
-_LINE_DERIVED: Final = ("invoice_idx", "record_ordinal", "rec_type", "detail_bad", "nabm_uncheckable")
-(DL_INV, DL_ORD, DL_RTYPE, DL_BAD, DL_NABM) = range(5)
+_LINE_DERIVED: Final = ("invoice_idx", "record_ordinal", "rec_type", "detail_bad", "nabm_uncheckable", "cip13")
+(DL_INV, DL_ORD, DL_RTYPE, DL_BAD, DL_NABM, DL_CIP) = range(6)
 #: value of a column whose field cannot be read, when it is not 0 (dates: NO_DATE).
 _BAD_VALUES: Final = {"nir_key": -1}
 _GROUP_OF_DTYPE: Final = {"i8": 0, "i4": 1, "i2": 2, "i1": 3}
@@ -853,6 +853,7 @@ def _kernel(buf, offs, lens, fbad, line_mode, pivot, spec, dmask, av, trole, har
     sum3h = sum3f = zero
     lbad = zero
     lnabm = zero
+    lcip = zero
     done_inv = zero
     done_line = zero
 
@@ -886,6 +887,7 @@ def _kernel(buf, offs, lens, fbad, line_mode, pivot, spec, dmask, av, trole, har
                 lbad = 1
             lsc[cl, line_der[DL_BAD]] = lbad
             lsc[cl, line_der[DL_NABM]] = lnabm
+            lsc[cl, line_der[DL_CIP]] = lcip
             cl = -1
         if r == n or t == T_1:
             if lot >= 0:
@@ -1022,6 +1024,7 @@ def _kernel(buf, offs, lens, fbad, line_mode, pivot, spec, dmask, av, trole, har
             sum3h = sum3f = 0
             lbad = 0
             lnabm = 0
+            lcip = 0
             line_off[cl, 0] = o
             line_type[cl] = t
             lsc[cl, line_der[DL_INV]] = ci
@@ -1116,6 +1119,9 @@ def _kernel(buf, offs, lens, fbad, line_mode, pivot, spec, dmask, av, trole, har
                 nd3 += 1
             else:
                 nd4 += 1
+                if nd4 == 1:  # the drug of the line (fraud F09); a second 4P is a C11 fault
+                    kc = trole[t, R_CODE]
+                    lcip = max(read_digits(buf, o + spec[t, kc, A_START], spec[t, kc, A_LEN]), 0)
             dbad, billed, nabm = _check_detail(buf, o, t, spec, trole, pivot, lqty, lunit, lbilled, lcare, lrate)
             lbad |= dbad
             lnabm |= nabm

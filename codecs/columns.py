@@ -96,6 +96,7 @@ LINE_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("amc_amount", "i8", "3/4.amc_amount"),
     ("detail_bad", "i1", "C38: 1 when a detail record contradicts the line (b2-profile.md §3.6-3.11, controls.md C38)"),
     ("nabm_uncheckable", "i1", "C38: 1 on a line with 4B blocks (no NABM table: signal 8038-002)"),
+    ("cip13", "i8", "the CIP13 of the line's pharmacy detail record (4P), 0 when it has none (fraud F09)"),
 )
 
 

@@ -104,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     ft.add_argument("--n", type=int, default=20)
     ft.add_argument("--days", action="store_true", help="the day alerts of the date (F01, F03, F04, F05, F06 rules) "
                                                        "instead of the month's")
+    ft.add_argument("--beneficiaries", action="store_true", help="the beneficiary-day alerts (F03, F04, F06, F09; "
+                                                                "pseudonymous beneficiary rows) of the date, else of every day")
     fs = fr_sub.add_parser("score", help="score the practitioner-months against their peers now (the workers' "
                                          "leader does it every FSEFLOW_FRAUD_MONTH_EVERY s)")
     fs.add_argument("--date", type=_date, default=None, help="a date of the month (default: every month)")
@@ -294,13 +296,15 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 def cmd_fraud(a: argparse.Namespace) -> int:
     from fseflow.infra import fraud_store
-    from fseflow.report import print_alerts
+    from fseflow.report import print_alerts, print_beneficiary_alerts
 
     with _connection() as conn:
         if a.fraud_command == "score":
             months = [a.date.replace(day=1)] if a.date else fraud_store.active_months(conn)
             for m in months:
                 print(f"{m:%Y-%m}: {fraud_store.score_month(conn, m):,} practitioners scored")
+        elif a.beneficiaries:
+            print_beneficiary_alerts(fraud_store.top_beneficiaries(conn, a.date, a.n), a.date)
         elif a.days:
             print_alerts(fraud_store.top_alerts(conn, a.date, a.n), a.date)
         else:

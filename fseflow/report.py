@@ -130,6 +130,29 @@ def print_delays(r: Any) -> None:
     c.print(t)
 
 
+def _why(explanation: list[dict[str, Any]]) -> str:
+    def value(v: Any) -> str:
+        return ", ".join(f"{k} {x}" for k, x in v.items()) if isinstance(v, dict) else str(v)
+    return "; ".join(f"{e['indicator']}: {e['contribution']}" + (f" ({value(e['value'])}" if "value" in e else "")
+                     + (f", z {e['z']}" if e.get("z") is not None else "") + (")" if "value" in e else "")
+                     for e in explanation)
+
+
+def print_beneficiary_alerts(alerts: list[Any], when: Any = None) -> None:
+    """Beneficiary-day alerts, highest score first: the beneficiary's pseudonymous row in the
+    loaded directory (no NIR), the care date, and the indicators that weigh most."""
+    c = console()
+    if not alerts:
+        c.print("fraud: no beneficiary-day reached the alert score")
+        return
+    t = Table(title=f"fraud alerts{' of ' + str(when) if when else ''}: beneficiary-days (review requests)")
+    for col in ("beneficiary row", "day", "score", "at stake", "why (indicator: contribution, value)"):
+        t.add_column(col, justify="right" if col in ("score", "at stake") else "left")
+    for a in alerts:
+        t.add_row(str(a["bene"]), str(a["day"]), f"{a['score']:.3f}", euros(a["at_stake_cents"]), _why(a["explanation"]))
+    c.print(t)
+
+
 def print_alerts(alerts: list[Any], when: Any = None) -> None:
     """Fraud alerts (practitioner-months, or practitioner-days): highest score first, with the
     indicators that weigh most (an alert is a request for review, never a conclusion)."""
@@ -143,9 +166,7 @@ def print_alerts(alerts: list[Any], when: Any = None) -> None:
                 "why (indicator: contribution, value, z against peers)"):
         t.add_column(col, justify="right" if col in ("score", "at stake") else "left")
     for a in alerts:
-        why = "; ".join(f"{e['indicator']}: {e['contribution']}" + (f" ({e['value']}" if "value" in e else "")
-                        + (f", z {e['z']}" if e.get("z") is not None else "") + (")" if "value" in e else "")
-                        for e in a["explanation"])
+        why = _why(a["explanation"])
         at = a[grain]
         t.add_row(str(a["practitioner"]), f"{at:%Y-%m}" if grain == "month" else str(at), str(a["ps"]),
                   f"{a['speciality']:02d}", f"{a['score']:.3f}", euros(a["at_stake_cents"]), why)

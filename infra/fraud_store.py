@@ -1,4 +1,5 @@
-"""The fraud side stream's state in PostgreSQL: practitioner-day sums, offsets, alerts.
+"""The fraud side stream's state in PostgreSQL: practitioner-day and beneficiary-day sums,
+offsets, alerts.
 
 `add_step` runs in one transaction with the offsets it consumed: rows whose upstream record is
 at or below the stored watermark are dropped first, so a replayed `fse.lines` record, or the
@@ -28,12 +29,18 @@ _CREATE = ("CREATE TEMP TABLE IF NOT EXISTS stage_fraud_days (practitioner bigin
            "CREATE TEMP TABLE IF NOT EXISTS stage_fraud_prescriptions (ps bigint, prescriber bigint, month date,"
            " invoices bigint, billed_cents bigint) ON COMMIT DELETE ROWS;"
            "CREATE TEMP TABLE IF NOT EXISTS stage_fraud_scores (practitioner bigint, day date, score float8,"
-           " top jsonb) ON COMMIT DELETE ROWS")
+           " top jsonb) ON COMMIT DELETE ROWS;"
+           "CREATE TEMP TABLE IF NOT EXISTS stage_fraud_bene_days (bene bigint, day date, lines bigint,"
+           " at_stake_cents bigint, f03 bigint, f04 bigint, max_identical bigint) ON COMMIT DELETE ROWS;"
+           "CREATE TEMP TABLE IF NOT EXISTS stage_fraud_dispensings (bene bigint, cip13 bigint, day date, ps bigint,"
+           " boxes bigint) ON COMMIT DELETE ROWS;"
+           "CREATE TEMP TABLE IF NOT EXISTS stage_fraud_bene_scores (bene bigint, day date, boxes bigint,"
+           " pharmacies bigint, score float8, top jsonb) ON COMMIT DELETE ROWS")
 _ADD = """
 INSERT INTO fraud_practitioner_days AS t (practitioner, day, ps, speciality, minutes_hundredths, lines, amo_cents,
        at_stake_cents, majorations, f03, f04, billed_cents, base_cents, tp_lines, coef_sum, coef_lines, invoices,
        max_identical)
-SELECT * FROM stage_fraud_days
+SELECT * FROM stage_fraud_days ORDER BY practitioner, day
 ON CONFLICT (practitioner, day) DO UPDATE SET
     ps = least(t.ps, EXCLUDED.ps), speciality = least(t.speciality, EXCLUDED.speciality),
     minutes_hundredths = t.minutes_hundredths + EXCLUDED.minutes_hundredths, lines = t.lines + EXCLUDED.lines,
@@ -47,11 +54,13 @@ RETURNING practitioner, day, ps, speciality, minutes_hundredths, f03, f04, max_i
 """
 _LINKS = """
 INSERT INTO fraud_links AS t SELECT practitioner, month, bene, lines, invoices, days FROM stage_fraud_links
+ ORDER BY practitioner, month, bene
 ON CONFLICT (practitioner, month, bene) DO UPDATE SET lines = t.lines + EXCLUDED.lines,
     invoices = t.invoices + EXCLUDED.invoices, days = t.days | EXCLUDED.days
 """
 _PRESCRIPTIONS = """
 INSERT INTO fraud_prescriptions AS t SELECT ps, prescriber, month, invoices, billed_cents FROM stage_fraud_prescriptions
+ ORDER BY ps, month, prescriber
 ON CONFLICT (ps, month, prescriber) DO UPDATE SET invoices = t.invoices + EXCLUDED.invoices,
     billed_cents = t.billed_cents + EXCLUDED.billed_cents
 """
@@ -61,6 +70,33 @@ SELECT s.practitioner, s.day, sum(t.lines), sum(t.majorations)
   FROM stage_fraud_days s JOIN fraud_practitioner_days t
     ON t.practitioner = s.practitioner AND date_trunc('month', t.day) = date_trunc('month', s.day)
    AND t.day <= s.day
+ GROUP BY 1, 2
+"""
+
+# beneficiary-days: several fraud partitions (billing PS) add to one beneficiary's rows, so
+# every statement takes its row locks in key order (no deadlock between two workers)
+_BENE_ADD = """
+INSERT INTO fraud_beneficiary_days AS t (bene, day, lines, at_stake_cents, f03, f04, max_identical)
+SELECT * FROM stage_fraud_bene_days ORDER BY bene, day
+ON CONFLICT (bene, day) DO UPDATE SET lines = t.lines + EXCLUDED.lines,
+    at_stake_cents = t.at_stake_cents + EXCLUDED.at_stake_cents, f03 = t.f03 + EXCLUDED.f03,
+    f04 = t.f04 + EXCLUDED.f04, max_identical = greatest(t.max_identical, EXCLUDED.max_identical),
+    updated_at = clock_timestamp()
+RETURNING bene, day, at_stake_cents, f03, f04, max_identical
+"""
+_DISPENSE = """
+INSERT INTO fraud_dispensings AS t SELECT * FROM stage_fraud_dispensings ORDER BY bene, cip13, day, ps
+ON CONFLICT (bene, cip13, day, ps) DO UPDATE SET boxes = t.boxes + EXCLUDED.boxes
+"""
+# F09 of each beneficiary-day the step dispensed drugs on: for each of its drugs, the boxes and
+# pharmacies of the month up to that day; the worst drug counts
+_F09 = """
+SELECT s.bene, s.day, max(x.boxes), max(x.pharmacies)
+  FROM (SELECT DISTINCT bene, cip13, day FROM stage_fraud_dispensings) s
+ CROSS JOIN LATERAL (
+       SELECT sum(t.boxes) AS boxes, count(DISTINCT t.ps) AS pharmacies FROM fraud_dispensings t
+        WHERE t.bene = s.bene AND t.cip13 = s.cip13 AND t.day >= date_trunc('month', s.day)::date
+          AND t.day <= s.day) x
  GROUP BY 1, 2
 """
 
@@ -84,10 +120,11 @@ def read_offsets(conn: psycopg.Connection[Any], app_id: str, partition: int) -> 
     return (int(row[0]), dict(row[1])) if row else (0, {})
 
 
-def add_step(conn: psycopg.Connection[Any], app_id: str, partition: int, next_offset: int,
-             marks: dict[str, int], sums: fraud.StepSums) -> list[dict[str, Any]]:
-    """Add a step's sums, rescore its practitioner-days, store the offsets; returns the new
-    day alerts. The caller holds the transaction."""
+def add_step(conn: psycopg.Connection[Any], app_id: str, offsets: dict[int, tuple[int, dict[str, int]]],
+             sums: fraud.StepSums) -> list[dict[str, Any]]:
+    """Add a step's sums, rescore its practitioner-days and beneficiary-days, store the offsets
+    (partition → next offset, watermarks); returns the new day alerts. The caller holds the
+    transaction."""
     alerts: list[dict[str, Any]] = []
     days = sums.days
     if days.practitioner.shape[0]:
@@ -115,9 +152,13 @@ def add_step(conn: psycopg.Connection[Any], app_id: str, partition: int, next_of
         totals = conn.execute(_ADD).fetchall()
         month = {(p, d): (int(n), int(m)) for p, d, n, m in conn.execute(_MONTH)}
         alerts = _rescore(conn, totals, month)
-    conn.execute("INSERT INTO fraud_offsets (app_id, partition, next_offset, watermarks) VALUES (%s, %s, %s, %s)"
+        alerts += _add_beneficiaries(conn, sums.bene_days, sums.dispensings)
+    parts = sorted(offsets)
+    conn.execute("INSERT INTO fraud_offsets (app_id, partition, next_offset, watermarks)"
+                 " SELECT %s, * FROM unnest(%s::int[], %s::bigint[], %s::jsonb[])"
                  " ON CONFLICT (app_id, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset,"
-                 " watermarks = EXCLUDED.watermarks", (app_id, partition, next_offset, orjson.dumps(marks).decode()))
+                 " watermarks = EXCLUDED.watermarks",
+                 (app_id, parts, [offsets[q][0] for q in parts], [orjson.dumps(offsets[q][1]).decode() for q in parts]))
     return alerts
 
 
@@ -150,6 +191,68 @@ def _rescore(conn: psycopg.Connection[Any], totals: list[tuple[Any, ...]],
                      (a["practitioner"], a["day"], a["ps"], a["speciality"], a["score"], a["at_stake_cents"],
                       orjson.dumps(a["explanation"]).decode()))
     return alerts
+
+
+def _add_beneficiaries(conn: psycopg.Connection[Any], bd: fraud.BeneDays,
+                       dp: fraud.Dispensings) -> list[dict[str, Any]]:
+    """Add a step's beneficiary-days and dispensings, rescore the beneficiary-days it touched;
+    returns their new alerts."""
+    if not bd.bene.shape[0]:
+        return []
+    cur = conn.cursor()
+    with cur.copy("COPY stage_fraud_bene_days FROM STDIN") as copy:
+        for row in zip(bd.bene.tolist(), map(from_days, bd.day.tolist()), bd.lines.tolist(), bd.at_stake_cents.tolist(),
+                       bd.f03.tolist(), bd.f04.tolist(), bd.max_identical.tolist()):
+            copy.write_row(row)
+    with cur.copy("COPY stage_fraud_dispensings FROM STDIN") as copy:
+        for row in zip(dp.bene.tolist(), dp.cip13.tolist(), map(from_days, dp.day.tolist()), dp.ps.tolist(),
+                       dp.boxes.tolist()):
+            copy.write_row(row)
+    totals = conn.execute(_BENE_ADD).fetchall()
+    f09: dict[tuple[int, dt.date], tuple[int, int]] = {}
+    if dp.bene.shape[0]:
+        conn.execute(_DISPENSE)
+        f09 = {(b, d): (int(x), int(p)) for b, d, x, p in conn.execute(_F09)}
+    totals.sort()
+    col = lambda k: np.array([r[k] for r in totals], np.int64)
+    boxes = np.array([f09.get((r[0], r[1]), (0, 0))[0] for r in totals], np.int64)
+    pharmacies = np.array([f09.get((r[0], r[1]), (0, 0))[1] for r in totals], np.int64)
+    s = fraud.score_bene_days(col(3), col(4), col(5), boxes, pharmacies)
+    threshold = fk.weights().alert_threshold
+    alerts = []
+    with cur.copy("COPY stage_fraud_bene_scores FROM STDIN") as copy:
+        for i, r in enumerate(totals):
+            top = fraud.explain(s.top[i], s.hits[i], {"F03": int(r[3]), "F04": int(r[4]), "F06": int(r[5]),
+                                                      "F09": {"boxes": int(boxes[i]), "pharmacies": int(pharmacies[i])}})
+            copy.write_row((r[0], r[1], int(boxes[i]), int(pharmacies[i]), float(s.score[i]), orjson.dumps(top).decode()))
+            if s.score[i] >= threshold:
+                alerts.append({"grain": "beneficiary-day", "bene": int(r[0]), "day": r[1].isoformat(),
+                               "score": round(float(s.score[i]), 4), "at_stake_cents": int(r[2]), "explanation": top})
+    conn.execute("UPDATE fraud_beneficiary_days t SET boxes = greatest(t.boxes, s.boxes),"
+                 " pharmacies = greatest(t.pharmacies, s.pharmacies), score = s.score, top = s.top"
+                 " FROM (SELECT * FROM stage_fraud_bene_scores ORDER BY bene, day) s"
+                 " WHERE t.bene = s.bene AND t.day = s.day")
+    for a in alerts:
+        conn.execute("INSERT INTO fraud_beneficiary_alerts (bene, day, score, at_stake_cents, explanation)"
+                     " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (bene, day) DO UPDATE SET score = EXCLUDED.score,"
+                     " at_stake_cents = EXCLUDED.at_stake_cents, explanation = EXCLUDED.explanation",
+                     (a["bene"], a["day"], a["score"], a["at_stake_cents"], orjson.dumps(a["explanation"]).decode()))
+    return alerts
+
+
+def top_beneficiaries(conn: psycopg.Connection[Any], day: dt.date | None = None, n: int = 20) -> list[dict[str, Any]]:
+    """The highest-scored beneficiary-days (of `day`, else all), ties by amount at stake, with at
+    most `alert_max_share` of the beneficiaries seen alerted."""
+    where, args = ("WHERE day = %s", (day,)) if day else ("", ())
+    rows = conn.execute(f"SELECT bene, day, score, at_stake_cents, explanation FROM fraud_beneficiary_alerts {where}"
+                        f" ORDER BY score DESC, at_stake_cents DESC, bene, day", args).fetchall()
+    if not rows:
+        return []
+    seen = conn.execute(f"SELECT count(DISTINCT bene) FROM fraud_beneficiary_days {where}", args).fetchone()[0]
+    keep = fk.alerts(np.array([r[2] for r in rows], np.float64), np.array([r[3] for r in rows], np.int64),
+                     population=max(int(seen), 1))
+    return [{"bene": rows[i][0], "day": rows[i][1], "score": rows[i][2], "at_stake_cents": int(rows[i][3]),
+             "explanation": rows[i][4]} for i in keep.tolist()[:n]]
 
 
 def top_alerts(conn: psycopg.Connection[Any], day: dt.date | None = None, n: int = 20) -> list[dict[str, Any]]:

@@ -2,7 +2,8 @@
 
 One row per invoice line, columnar: who billed and who performed it, for whom, which act on
 which day, the amount at stake, and the rule hits liquidation already found (C45: same act
-same day by two PS → F03; C18 care after death and C46 care during a stay → F04). The liquidate
+same day by two PS → F03; C18 care after death and C46 care during a stay → F04), and the drug
+(CIP13) of a pharmacy line (F09). The liquidate
 agent sends these rows, keyed by billing number, to the fraud side stream. Pure numpy.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ MAJORATION_ACTS = (b"MM", b"MU", b"MD")
 COLUMNS = {"ps": "i8", "practitioner": "i8", "speciality": "i2", "bene": "i8", "act": "S5", "quantity": "i4",
            "coefficient": "i4", "care_date": "i4", "liq_date": "i4", "amo_cents": "i8", "at_stake_cents": "i8",
            "billed_cents": "i8", "base_cents": "i8", "first": "i1", "paid": "i1", "majoration": "i1",
-           "f03": "i1", "f04": "i1", "tp": "i1", "prescriber": "i8"}
+           "f03": "i1", "f04": "i1", "tp": "i1", "prescriber": "i8", "cip13": "i8"}
 
 
 def line_invoice(ic: InvoiceCols, n_lines: int) -> np.ndarray:
@@ -31,11 +32,11 @@ def line_invoice(ic: InvoiceCols, n_lines: int) -> np.ndarray:
     return inv
 
 
-def features(ic: InvoiceCols, lc: LineCols, act_code: np.ndarray, out: Outcome, payee_ps: np.ndarray,
-             per_invoice: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+def features(ic: InvoiceCols, lc: LineCols, act_code: np.ndarray, cip13: np.ndarray, out: Outcome,
+             payee_ps: np.ndarray, per_invoice: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """The COLUMNS of every line of a liquidated batch (`act_code` = the raw B2 act codes,
-    `payee_ps` the reference's int8 "paid to the PS" flag per payee code), plus each
-    `per_invoice` column repeated on the invoice's lines."""
+    `cip13` the drug of each pharmacy line or 0, `payee_ps` the reference's int8 "paid to the
+    PS" flag per payee code), plus each `per_invoice` column repeated on the invoice's lines."""
     n = lc.care_date.shape[0]
     inv = line_invoice(ic, n)
     ps = ic.ps[inv].astype(np.int64)
@@ -71,6 +72,7 @@ def features(ic: InvoiceCols, lc: LineCols, act_code: np.ndarray, out: Outcome, 
         "f04": (c18 | c46).astype(np.int8),
         "tp": payee_ps[np.clip(ic.payee_code[inv].astype(np.int64), 0, payee_ps.shape[0] - 1)].astype(np.int8),
         "prescriber": ic.prescriber_rpps[inv].astype(np.int64),
+        "cip13": cip13.astype(np.int64),
     }
 
 

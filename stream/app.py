@@ -31,6 +31,7 @@ from typing import Any
 import faust
 import numpy as np
 import orjson
+import psycopg
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from fseflow.codecs.batch import BatchFormatError
@@ -343,7 +344,8 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                 if not todo:
                     continue
                 batches = [dec.unpack_invoices(m.value) for m in todo]
-                out = liquidate_step(state, batches, todo[-1].offset + 1, r["bene"], r["pros"], r["ref"])
+                out = liquidate_step(state, batches, todo[-1].offset + 1, r["bene"], r["pros"], r["ref"],
+                                     fraud=settings.fraud)
                 metrics.KERNEL_SECONDS.inc(out.kernel_seconds)
                 metrics.record_liquidated(out.paid + out.rejected, out.decoded_at, out.liquidated_at)
                 metrics.record_state(p, int(state.table.used[0]), state.table.slots.nbytes)
@@ -401,35 +403,51 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                 ledger_store.write_entries(r["conn"], payments.entries(records))
             metrics.record_batch("ledger", events, time.perf_counter() - t0, highwater)
 
+    def fraud_step_of(conn: Any, by_partition: dict[int, list[Any]]) -> list[dict[str, Any]]:
+        """A batch of every partition this worker holds, in one transaction with their offsets.
+        Beneficiary-days are shared between workers: a deadlock with another worker rolls the
+        batch back, and it runs again."""
+        for attempt in range(1, 6):
+            try:
+                with conn.transaction():
+                    offsets: dict[int, tuple[int, dict[str, int]]] = {}
+                    parts = []
+                    for q in sorted(by_partition):
+                        next_offset, marks = fraud_store.read_offsets(conn, app_id, q)
+                        todo = [m for m in sorted(by_partition[q], key=lambda m: m.offset) if m.offset >= next_offset]
+                        if not todo:
+                            continue
+                        for m in todo:
+                            meta, cols = batch.unpack(m.value)
+                            parts.append(fraud_lines.select(cols, fraud_store.fresh(cols, int(meta["liq_partition"]),
+                                                                                    marks)))
+                        offsets[q] = (todo[-1].offset + 1, marks)
+                    if not offsets:
+                        return []
+                    cols = {k: np.concatenate([c[k] for c in parts]) for k in parts[0]}
+                    return fraud_store.add_step(conn, app_id, offsets, fraud_step.step_sums(cols))
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                if attempt == 5:
+                    raise
+                log.warning("fraud step rolled back by a deadlock, attempt %d", attempt)
+        return []
+
     async def fraud_scoring(stream: Any) -> None:
-        """Practitioner-day aggregates and scores (stream/fraud.py); offsets and sums in one
-        PostgreSQL transaction per partition, so a replay adds nothing; alerts to fraud.alerts.
-        Its batches are 4× larger and wait 4× longer than the hot path's: a side stream trades
-        latency for fewer round trips to PostgreSQL per line."""
-        async for events in stream.take_events(4 * settings.sink_batch, within=4 * settings.batch_within):
+        """Practitioner-day and beneficiary-day sums and scores (stream/fraud.py); offsets and
+        sums in one PostgreSQL transaction per batch, so a replay adds nothing; alerts to
+        fraud.alerts. A side stream: its batches are large and wait long (FSEFLOW_FRAUD_WITHIN,
+        default 2 s), so it costs few round trips to PostgreSQL per line."""
+        async for events in stream.take_events(settings.fraud_batch, within=settings.fraud_within):
             r = resources()
             t0 = time.perf_counter()
             by_partition: dict[int, list[Any]] = defaultdict(list)
             for e in events:
                 by_partition[e.message.partition].append(e.message)
-            alerts: list[dict[str, Any]] = []
-            conn = r["conn"]
-            for q, msgs in by_partition.items():
-                with conn.transaction():
-                    next_offset, marks = fraud_store.read_offsets(conn, app_id, q)
-                    todo = [m for m in sorted(msgs, key=lambda m: m.offset) if m.offset >= next_offset]
-                    if not todo:
-                        continue
-                    parts = []
-                    for m in todo:
-                        meta, cols = batch.unpack(m.value)
-                        parts.append(fraud_lines.select(cols, fraud_store.fresh(cols, int(meta["liq_partition"]),
-                                                                                marks)))
-                    cols = {k: np.concatenate([c[k] for c in parts]) for k in parts[0]}
-                    alerts += fraud_store.add_step(conn, app_id, q, todo[-1].offset + 1, marks,
-                                                   fraud_step.step_sums(cols))
+            alerts = fraud_step_of(r["conn"], by_partition)
             for a in alerts:
-                r["producer"].produce(topics.alerts, value=orjson.dumps(a), key=str(a["practitioner"]).encode())
+                # keyed by who is alerted: a practitioner, or a beneficiary's pseudonymous row
+                key = str(a["practitioner"]) if "practitioner" in a else f"bene:{a['bene']}"
+                r["producer"].produce(topics.alerts, value=orjson.dumps(a), key=key.encode())
             if alerts:
                 r["producer"].poll(0)
             metrics.record_batch("fraud", events, time.perf_counter() - t0, highwater)
@@ -437,9 +455,11 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
     agents = {"decode": (t_lots, decode_files), "liquidate": (t_invoices, liquidate), "sink": (t_sink, sink),
               "ledger": (t_ledger, ledger), "fraud": (t_lines, fraud_scoring)}
     for role in roles:
+        if role == "fraud" and not settings.fraud:
+            continue
         topic, fn = agents[role]
         app.agent(topic, name=f"fseflow.{role}")(fn)
-    if "fraud" in roles and settings.fraud_month_every > 0:
+    if "fraud" in roles and settings.fraud and settings.fraud_month_every > 0:
         since: list[Any] = [None]
 
         def month_pass() -> None:

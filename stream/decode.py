@@ -108,6 +108,7 @@ def decode_step(items: list[tuple[Received, int, int]], ref: CompiledReference, 
     parts: list[tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[Any], int]] = []
     metas: list[dict[str, np.ndarray]] = []
     acts: list[np.ndarray] = []
+    cips: list[np.ndarray] = []
     files: list[list[str]] = []
     c14: dict[int, str] = {}
     n = 0
@@ -161,6 +162,7 @@ def decode_step(items: list[tuple[Received, int, int]], ref: CompiledReference, 
         meta["src_offset"] = np.full(k, src_o, np.int64)
         metas.append(meta)
         acts.append(d.lines["act_code"])
+        cips.append(d.lines["cip13"])
         files.append([rec.file_id, rec.name])
         c14.update(_c14_map(d.c14_field, n))
         n += k
@@ -169,7 +171,7 @@ def decode_step(items: list[tuple[Received, int, int]], ref: CompiledReference, 
         ic, lc = _prepare_all(parts, ref)
         meta = {name: np.concatenate([m[name] for m in metas]) for name in metas[0]}
         act = np.concatenate(acts)
-        everything = InvoiceBatch(files, ic, lc, meta, act, c14)
+        everything = InvoiceBatch(files, ic, lc, meta, act, c14, np.concatenate(cips))
         where = beneficiary_partition(ic.nir_id, meta["rang"], partitions)
         for p in np.unique(where):
             out.invoices[int(p)] = select(everything, where == p).pack()
@@ -221,6 +223,7 @@ class InvoiceBatch:
     meta: dict[str, np.ndarray]
     act: np.ndarray
     c14: dict[int, str]
+    cip13: np.ndarray          # i8 per line: the drug of a pharmacy line (4P), else 0
 
     @property
     def size(self) -> int:
@@ -239,6 +242,7 @@ class InvoiceBatch:
         for name, col in self.meta.items():
             arrays["m." + name] = remap[col] if name == "file_ix" else col
         arrays["l.act_code"] = self.act
+        arrays["l.cip13"] = self.cip13
         return batch.pack({"files": [self.files[i] for i in used],
                            "c14": {str(r): f for r, f in self.c14.items()}}, arrays)
 
@@ -248,7 +252,8 @@ def unpack_invoices(value: bytes) -> InvoiceBatch:
     ic = InvoiceCols(*[a["i." + f] for f in InvoiceCols._fields])
     lc = LineCols(*[a["l." + f] for f in LineCols._fields])
     meta = {k[2:]: v for k, v in a.items() if k.startswith("m.")}
-    return InvoiceBatch(m["files"], ic, lc, meta, a["l.act_code"], {int(k): v for k, v in m["c14"].items()})
+    return InvoiceBatch(m["files"], ic, lc, meta, a["l.act_code"], {int(k): v for k, v in m["c14"].items()},
+                        a["l.cip13"])
 
 
 def merge(batches: list[InvoiceBatch]) -> InvoiceBatch:
@@ -267,7 +272,8 @@ def merge(batches: list[InvoiceBatch]) -> InvoiceBatch:
         n += b.size
     ic, lc = concat([(b.ic, b.lc) for b in batches])
     meta = {k: np.concatenate([m[k] for m in metas]) for k in metas[0]}
-    return InvoiceBatch(files, ic, lc, meta, np.concatenate([b.act for b in batches]), c14)
+    return InvoiceBatch(files, ic, lc, meta, np.concatenate([b.act for b in batches]), c14,
+                        np.concatenate([b.cip13 for b in batches]))
 
 
 def select(b: InvoiceBatch, keep: np.ndarray) -> InvoiceBatch:
@@ -282,4 +288,4 @@ def select(b: InvoiceBatch, keep: np.ndarray) -> InvoiceBatch:
     lc = LineCols(*[col[lrows] for col in b.lc])
     index = {int(r): k for k, r in enumerate(rows)}
     return InvoiceBatch(b.files, ic, lc, {k: v[rows] for k, v in b.meta.items()}, b.act[lrows],
-                        {index[r]: f for r, f in b.c14.items() if r in index})
+                        {index[r]: f for r, f in b.c14.items() if r in index}, b.cip13[lrows])

@@ -17,7 +17,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fseflow.report import console, print_alerts, print_delays, print_payments, print_summary, print_truth
+from fseflow.report import console, print_alerts, print_beneficiary_alerts, print_delays, print_payments, print_summary, print_truth
 
 
 @dataclass
@@ -105,6 +105,7 @@ def run_demo(o: DemoOptions) -> int:
                 fraud_store.score_month(conn, month)
             months = fraud_store.active_months(conn)
             alerts = fraud_store.top_month(conn, months[-1], 10) if months else []
+            bene_alerts = fraud_store.top_beneficiaries(conn, None, 5)
             t = time.perf_counter()
             payments = pay_all(svc.database_url, folder / "payments")
             timings["payments"] = time.perf_counter() - t
@@ -120,6 +121,7 @@ def run_demo(o: DemoOptions) -> int:
         print_delays(payments[3])
     c.print(f"payment files in {folder / 'payments' / 'sepa'}, returns in {folder / 'payments' / 'returns'}")
     print_alerts(alerts, f"{months[-1]:%Y-%m}" if months else None)
+    print_beneficiary_alerts(bene_alerts)
     return 0 if all(r.holds for r in payments[2]) else 1
 
 

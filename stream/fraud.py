@@ -8,7 +8,11 @@ new totals. Pure functions over numpy arrays; the kernels are processors/fraud.p
 In-stream indicators (fraud.md §3): F01 daily workload, F03 same act same day by two PS (the C45
 signal), F04 care after death or during a stay (C18, C46), F05 majoration share (month to
 date, the share rule), F06 repeated identical acts (within a step's batch). The peer z-scores
-(F02, F10) need every practitioner of a peer group, so they are not computed here.
+(F02, F10) need every practitioner of a peer group: stream/fraud_month.py scores them.
+
+The beneficiary side (fraud.md §4, `fraud_beneficiary_days`): F03, F04 and F06 per beneficiary
+and care date, and F09, boxes of one drug (CIP13) dispensed in the month to date and the
+pharmacies that dispensed it.
 """
 from __future__ import annotations
 
@@ -165,16 +169,72 @@ def first_billed(cols: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return ps.astype(np.int64), first
 
 
+class BeneDays(NamedTuple):
+    """Beneficiary × care date of a batch: the beneficiary side of the score (fraud.md §4)."""
+    bene: np.ndarray           # i8 beneficiary row (pseudonymous)
+    day: np.ndarray            # i4 care date
+    lines: np.ndarray          # i8
+    at_stake_cents: np.ndarray  # i8
+    f03: np.ndarray            # i8 lines with C45 (same act, same day, another PS)
+    f04: np.ndarray            # i8 lines after death (C18) or during a stay (C46)
+    max_identical: np.ndarray  # i8 F06: most identical auxiliary lines (practitioner, act) in this batch
+
+
+def bene_days(cols: dict[str, np.ndarray]) -> BeneDays:
+    """Sum a batch of line features per (beneficiary, care date); unknown beneficiaries left out."""
+    keep = cols["bene"] >= 0
+    b, d = cols["bene"][keep].astype(np.int64), cols["care_date"][keep].astype(np.int32)
+    keys = np.rec.fromarrays([b, d], names="b,d")
+    uniq, inv = np.unique(keys, return_inverse=True)
+    g = uniq.shape[0]
+    sums = np.zeros((4, g), np.int64)
+    sums[0] = np.bincount(inv.ravel(), minlength=g)
+    for k, name in enumerate(("at_stake_cents", "f03", "f04"), start=1):
+        np.add.at(sums[k], inv, cols[name][keep].astype(np.int64))
+    # F06 (fraud.md: beneficiary × practitioner × act × day, auxiliary acts)
+    aux = in_families(cols["speciality"][keep], AUXILIARY_FAMILIES)
+    _, act_ids = np.unique(cols["act"][keep], return_inverse=True)
+    ident = np.rec.fromarrays([inv[aux], cols["practitioner"][keep][aux], act_ids.ravel()[aux]], names="g,p,a")
+    iu, icount = np.unique(ident, return_counts=True)
+    max_identical = np.zeros(g, np.int64)
+    np.maximum.at(max_identical, iu["g"], icount)
+    return BeneDays(uniq["b"].astype(np.int64), uniq["d"].astype(np.int32), *sums, max_identical)
+
+
+class Dispensings(NamedTuple):
+    """Boxes of a drug dispensed to a beneficiary by a pharmacy on a day (F09)."""
+    bene: np.ndarray           # i8
+    cip13: np.ndarray          # i8
+    day: np.ndarray            # i4 dispensing (care) date
+    ps: np.ndarray             # i8 the pharmacy's billing number
+    boxes: np.ndarray          # i8
+
+
+def dispensings(cols: dict[str, np.ndarray]) -> Dispensings:
+    """Sum the pharmacy lines of a batch per (beneficiary, CIP13, day, pharmacy)."""
+    keep = (cols["cip13"] > 0) & (cols["bene"] >= 0)
+    keys = np.rec.fromarrays([cols["bene"][keep], cols["cip13"][keep], cols["care_date"][keep].astype(np.int32),
+                              cols["ps"][keep]], names="b,c,d,p")
+    uniq, inv = np.unique(keys, return_inverse=True)
+    boxes = np.zeros(uniq.shape[0], np.int64)
+    np.add.at(boxes, inv, cols["quantity"][keep].astype(np.int64))
+    return Dispensings(uniq["b"].astype(np.int64), uniq["c"].astype(np.int64), uniq["d"].astype(np.int32),
+                       uniq["p"].astype(np.int64), boxes)
+
+
 class StepSums(NamedTuple):
     """What one fraud step adds to the running sums."""
     days: Days
     links: Links
     prescriptions: Prescriptions
     billers: tuple[np.ndarray, np.ndarray]
+    bene_days: BeneDays
+    dispensings: Dispensings
 
 
 def step_sums(cols: dict[str, np.ndarray]) -> StepSums:
-    return StepSums(aggregate(cols), links(cols), prescriptions(cols), first_billed(cols))
+    return StepSums(aggregate(cols), links(cols), prescriptions(cols), first_billed(cols), bene_days(cols),
+                    dispensings(cols))
 
 
 class Scored(NamedTuple):
@@ -200,6 +260,23 @@ def score_days(minutes: np.ndarray, f03: np.ndarray, f04: np.ndarray, max_identi
     share = np.divide(month_majorations, month_lines, out=np.zeros(n), where=month_lines > 0)
     f05 = passes(share, w.op[fk.F05], w.threshold[fk.F05]) & (month_lines >= w.min_count[fk.F05])
     hits[f05, fk.F05] = 1.0
+    s, top = fk.score(hits)
+    return Scored(s, top, hits)
+
+
+def score_bene_days(f03: np.ndarray, f04: np.ndarray, max_identical: np.ndarray, boxes: np.ndarray,
+                    pharmacies: np.ndarray) -> Scored:
+    """Scores of beneficiary-days from their running totals: F03, F04 and F06 rule hits, and F09
+    from the month to date of the drugs dispensed that day (`boxes`: the most boxes of one CIP13,
+    `pharmacies`: the most pharmacies that dispensed one CIP13)."""
+    w = fk.weights()
+    hits = np.zeros((f03.shape[0], fk.N_INDICATORS), np.float64)
+    hits[f03 > 0, fk.F03] = 1.0
+    hits[f04 > 0, fk.F04] = 1.0
+    hits[passes(max_identical, w.op[fk.F06], w.threshold[fk.F06]), fk.F06] = 1.0
+    f09 = passes(boxes, w.op[fk.F09], w.threshold[fk.F09]) | passes(pharmacies, w.alt_op[fk.F09],
+                                                                      w.alt_threshold[fk.F09])
+    hits[f09, fk.F09] = 1.0
     s, top = fk.score(hits)
     return Scored(s, top, hits)
 

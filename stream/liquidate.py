@@ -36,8 +36,10 @@ class LiquidateOutput:
 
 
 def liquidate_step(state: PartitionState, batches: list[InvoiceBatch], next_offset: int,
-                   bene: Beneficiaries, pros: Professionals, ref: CompiledReference) -> LiquidateOutput:
-    """Liquidate the batches (in offset order) read up to `next_offset` of the state's partition."""
+                   bene: Beneficiaries, pros: Professionals, ref: CompiledReference,
+                   fraud: bool = True) -> LiquidateOutput:
+    """Liquidate the batches (in offset order) read up to `next_offset` of the state's partition;
+    with `fraud`, also the line features of the fraud side stream (`out.lines`)."""
     out = LiquidateOutput()
     b = merge(batches)
     fresh = state.fresh_rows(b.meta["src_partition"], b.meta["src_offset"])
@@ -61,9 +63,10 @@ def liquidate_step(state: PartitionState, batches: list[InvoiceBatch], next_offs
             rec["liquidated_at"] = now
             rec["partition"] = state.partition
             (out.paid if rec["status"] == "paid" else out.rejected).append(rec)
-        out.lines = fraud_lines.features(b.ic, b.lc, b.act, outcome, ref.arrays.payee[:, 1], {
-            "src_partition": b.meta["src_partition"].astype(np.int32),
-            "src_offset": b.meta["src_offset"].astype(np.int64)})
+        if fraud:
+            out.lines = fraud_lines.features(b.ic, b.lc, b.act, b.cip13, outcome, ref.arrays.payee[:, 1], {
+                "src_partition": b.meta["src_partition"].astype(np.int32),
+                "src_offset": b.meta["src_offset"].astype(np.int64)})
         state.advance(next_offset, b.meta["src_partition"], b.meta["src_offset"])
     else:
         state.next_offset = next_offset

@@ -42,6 +42,13 @@ class Settings:
     #: seconds between two passes of the fraud month scoring (peers span every partition, so
     #: the leader worker scores the months whose sums changed); 0 or less: never
     fraud_month_every: float = 300.0
+    #: the fraud side stream (features sent by liquidate, the fraud agent, the month pass); off,
+    #: liquidation runs exactly as before: fraud is a side stream, never on the payment path
+    fraud: bool = True
+    #: `fse.lines` records the fraud agent takes per step, and its longest wait for them (s): a
+    #: side stream trades latency for fewer PostgreSQL transactions per line
+    fraud_batch: int = 2048
+    fraud_within: float = 2.0
 
     @classmethod
     def from_env(cls, kafka_bootstrap: str | None = None, database_url: str | None = None) -> "Settings":
@@ -50,7 +57,8 @@ class Settings:
                 database_url=database_url or env.get("DATABASE_URL", ""))
         ints = {"partitions": "FSEFLOW_PARTITIONS", "decode_batch": "FSEFLOW_DECODE_BATCH",
                 "liquidate_batch": "FSEFLOW_LIQUIDATE_BATCH", "sink_batch": "FSEFLOW_SINK_BATCH",
-                "fetch_wait_ms": "FSEFLOW_FETCH_WAIT_MS", "metrics_port": "FSEFLOW_METRICS_PORT"}
+                "fetch_wait_ms": "FSEFLOW_FETCH_WAIT_MS", "metrics_port": "FSEFLOW_METRICS_PORT",
+                "fraud_batch": "FSEFLOW_FRAUD_BATCH"}
         changes: dict[str, object] = {k: int(env[v]) for k, v in ints.items() if env.get(v)}
         if env.get("FSEFLOW_TOPIC_PREFIX"):
             changes["prefix"] = env["FSEFLOW_TOPIC_PREFIX"]
@@ -60,6 +68,10 @@ class Settings:
             changes["snapshot_every"] = float(env["FSEFLOW_SNAPSHOT_EVERY"])
         if env.get("FSEFLOW_FRAUD_MONTH_EVERY"):
             changes["fraud_month_every"] = float(env["FSEFLOW_FRAUD_MONTH_EVERY"])
+        if env.get("FSEFLOW_FRAUD_WITHIN"):
+            changes["fraud_within"] = float(env["FSEFLOW_FRAUD_WITHIN"])
+        if env.get("FSEFLOW_FRAUD"):
+            changes["fraud"] = env["FSEFLOW_FRAUD"].strip().lower() not in ("0", "false", "no", "off")
         if env.get("FSEFLOW_BATCH_WITHIN"):
             changes["batch_within"] = float(env["FSEFLOW_BATCH_WITHIN"])
         return replace(s, **changes)  # type: ignore[arg-type]
@@ -71,4 +83,6 @@ class Settings:
                 "FSEFLOW_APP_ID": self.app_id, "FSEFLOW_DECODE_BATCH": str(self.decode_batch),
                 "FSEFLOW_LIQUIDATE_BATCH": str(self.liquidate_batch), "FSEFLOW_SINK_BATCH": str(self.sink_batch),
                 "FSEFLOW_BATCH_WITHIN": str(self.batch_within), "FSEFLOW_FETCH_WAIT_MS": str(self.fetch_wait_ms),
-                "FSEFLOW_METRICS_PORT": str(self.metrics_port), "FSEFLOW_SNAPSHOT_EVERY": str(self.snapshot_every)}
+                "FSEFLOW_METRICS_PORT": str(self.metrics_port), "FSEFLOW_SNAPSHOT_EVERY": str(self.snapshot_every),
+                "FSEFLOW_FRAUD": "1" if self.fraud else "0", "FSEFLOW_FRAUD_BATCH": str(self.fraud_batch),
+                "FSEFLOW_FRAUD_WITHIN": str(self.fraud_within)}
