@@ -461,7 +461,7 @@ def fraud_cost(on: dict[str, Any], off: dict[str, Any]) -> dict[str, Any]:
     def view(t: dict[str, Any]) -> dict[str, Any]:
         cpu = sum(t["cpu"]["cpu_s"].get(k, 0.0) for k in PIPELINE_KINDS)
         return {"elapsed_s": t["elapsed_s"], "decomptes_s": t["decomptes_s"], "invoices": t["invoices"],
-                "invoices_per_s": t["invoices_per_s"], "pipeline_cpu_s": cpu}
+                "invoices_per_s": t["invoices_per_s"], "pipeline_cpu_s": cpu, "cpu_s": t["cpu"]["cpu_s"]}
     v_on, v_off = view(on), view(off)
     per = lambda v, k: v[k] / max(v["invoices"], 1)
     return {"workers": on["workers"], "on": v_on, "off": v_off,
@@ -571,6 +571,8 @@ def report(r: dict[str, Any]) -> str:
                 f"{v['pipeline_cpu_s']:>12.1f}s")
         add(f"   added: end-to-end time {fc['time_increase']:+.1%}, pipeline CPU {fc['cpu_increase']:+.1%} "
             "(workers, PostgreSQL, broker)")
+        add("   CPU by process, off → on: " + ", ".join(
+            f"{k} {fc['off']['cpu_s'].get(k, 0.0):.1f} → {fc['on']['cpu_s'].get(k, 0.0):.1f} s" for k in PIPELINE_KINDS))
     lat = r.get("latency")
     if lat:
         add("")

@@ -19,6 +19,7 @@ from fseflow.stream import fraud, fraud_month
 from fseflow.stream.fraud_month import MonthFacts
 
 from fseflow.days import from_days, to_days
+from fseflow.infra.pgcopy import copy_into
 
 _CREATE = ("CREATE TEMP TABLE IF NOT EXISTS stage_fraud_days (practitioner bigint, day date, ps bigint,"
            " speciality smallint, minutes_hundredths bigint, lines bigint, amo_cents bigint, at_stake_cents bigint,"
@@ -34,8 +35,10 @@ _CREATE = ("CREATE TEMP TABLE IF NOT EXISTS stage_fraud_days (practitioner bigin
            " at_stake_cents bigint, f03 bigint, f04 bigint, max_identical bigint) ON COMMIT DELETE ROWS;"
            "CREATE TEMP TABLE IF NOT EXISTS stage_fraud_dispensings (bene bigint, cip13 bigint, day date, ps bigint,"
            " boxes bigint) ON COMMIT DELETE ROWS;"
-           "CREATE TEMP TABLE IF NOT EXISTS stage_fraud_bene_scores (bene bigint, day date, boxes bigint,"
-           " pharmacies bigint, score float8, top jsonb) ON COMMIT DELETE ROWS")
+           "CREATE TEMP TABLE IF NOT EXISTS stage_fraud_f09 (bene bigint, day date, boxes bigint,"
+           " pharmacies bigint) ON COMMIT DELETE ROWS;"
+           "CREATE TEMP TABLE IF NOT EXISTS stage_fraud_bene_scores (bene bigint, day date, score float8,"
+           " top jsonb) ON COMMIT DELETE ROWS")
 _ADD = """
 INSERT INTO fraud_practitioner_days AS t (practitioner, day, ps, speciality, minutes_hundredths, lines, amo_cents,
        at_stake_cents, majorations, f03, f04, billed_cents, base_cents, tp_lines, coef_sum, coef_lines, invoices,
@@ -50,7 +53,7 @@ ON CONFLICT (practitioner, day) DO UPDATE SET
     tp_lines = t.tp_lines + EXCLUDED.tp_lines, coef_sum = t.coef_sum + EXCLUDED.coef_sum,
     coef_lines = t.coef_lines + EXCLUDED.coef_lines, invoices = t.invoices + EXCLUDED.invoices,
     max_identical = greatest(t.max_identical, EXCLUDED.max_identical), updated_at = clock_timestamp()
-RETURNING practitioner, day, ps, speciality, minutes_hundredths, f03, f04, max_identical, at_stake_cents
+RETURNING practitioner, day, ps, speciality, minutes_hundredths, f03, f04, max_identical, at_stake_cents, score
 """
 _LINKS = """
 INSERT INTO fraud_links AS t SELECT practitioner, month, bene, lines, invoices, days FROM stage_fraud_links
@@ -74,15 +77,24 @@ SELECT s.practitioner, s.day, sum(t.lines), sum(t.majorations)
 """
 
 # beneficiary-days: several fraud partitions (billing PS) add to one beneficiary's rows, so
-# every statement takes its row locks in key order (no deadlock between two workers)
+# every statement takes its row locks in key order (no deadlock between two workers). Only the
+# days with a hit are kept (most of a flow's beneficiary-days score 0): a day is stored from
+# the batch of its first hit on, and every later line of that day adds to it.
 _BENE_ADD = """
-INSERT INTO fraud_beneficiary_days AS t (bene, day, lines, at_stake_cents, f03, f04, max_identical)
-SELECT * FROM stage_fraud_bene_days ORDER BY bene, day
+INSERT INTO fraud_beneficiary_days AS t (bene, day, lines, at_stake_cents, f03, f04, max_identical, boxes, pharmacies)
+SELECT s.bene, s.day, s.lines, s.at_stake_cents, s.f03, s.f04, s.max_identical, coalesce(f.boxes, 0),
+       coalesce(f.pharmacies, 0)
+  FROM stage_fraud_bene_days s LEFT JOIN stage_fraud_f09 f ON f.bene = s.bene AND f.day = s.day
+ WHERE s.f03 > 0 OR s.f04 > 0 OR s.max_identical {f06} %(f06)s OR f.boxes {f09} %(f09)s
+       OR f.pharmacies {f09_alt} %(f09_alt)s
+       OR EXISTS (SELECT 1 FROM fraud_beneficiary_days x WHERE x.bene = s.bene AND x.day = s.day)
+ ORDER BY s.bene, s.day
 ON CONFLICT (bene, day) DO UPDATE SET lines = t.lines + EXCLUDED.lines,
     at_stake_cents = t.at_stake_cents + EXCLUDED.at_stake_cents, f03 = t.f03 + EXCLUDED.f03,
     f04 = t.f04 + EXCLUDED.f04, max_identical = greatest(t.max_identical, EXCLUDED.max_identical),
+    boxes = greatest(t.boxes, EXCLUDED.boxes), pharmacies = greatest(t.pharmacies, EXCLUDED.pharmacies),
     updated_at = clock_timestamp()
-RETURNING bene, day, at_stake_cents, f03, f04, max_identical
+RETURNING bene, day, at_stake_cents, f03, f04, max_identical, boxes, pharmacies, score
 """
 _DISPENSE = """
 INSERT INTO fraud_dispensings AS t SELECT * FROM stage_fraud_dispensings ORDER BY bene, cip13, day, ps
@@ -91,6 +103,7 @@ ON CONFLICT (bene, cip13, day, ps) DO UPDATE SET boxes = t.boxes + EXCLUDED.boxe
 # F09 of each beneficiary-day the step dispensed drugs on: for each of its drugs, the boxes and
 # pharmacies of the month up to that day; the worst drug counts
 _F09 = """
+INSERT INTO stage_fraud_f09
 SELECT s.bene, s.day, max(x.boxes), max(x.pharmacies)
   FROM (SELECT DISTINCT bene, cip13, day FROM stage_fraud_dispensings) s
  CROSS JOIN LATERAL (
@@ -130,19 +143,16 @@ def add_step(conn: psycopg.Connection[Any], app_id: str, offsets: dict[int, tupl
     if days.practitioner.shape[0]:
         conn.execute(_CREATE)
         cur = conn.cursor()
-        with cur.copy("COPY stage_fraud_days FROM STDIN") as copy:
-            for row in zip(days.practitioner.tolist(), map(from_days, days.day.tolist()), days.ps.tolist(),
-                           days.speciality.tolist(), *days.sums.T.tolist(), days.max_identical.tolist()):
-                copy.write_row(row)
+        copy_into(cur, "stage_fraud_days", [("bigint", days.practitioner), ("date", days.day), ("bigint", days.ps),
+                                            ("smallint", days.speciality), *(("bigint", c) for c in days.sums.T),
+                                            ("bigint", days.max_identical)])
         lk, pr = sums.links, sums.prescriptions
-        with cur.copy("COPY stage_fraud_links FROM STDIN") as copy:
-            for row in zip(lk.practitioner.tolist(), map(from_days, fraud.month_start(lk.month).tolist()),
-                           lk.bene.tolist(), lk.lines.tolist(), lk.invoices.tolist(), lk.days.tolist()):
-                copy.write_row(row)
-        with cur.copy("COPY stage_fraud_prescriptions FROM STDIN") as copy:
-            for row in zip(pr.ps.tolist(), pr.prescriber.tolist(), map(from_days, fraud.month_start(pr.month).tolist()),
-                           pr.invoices.tolist(), pr.billed_cents.tolist()):
-                copy.write_row(row)
+        copy_into(cur, "stage_fraud_links", [("bigint", lk.practitioner), ("date", fraud.month_start(lk.month)),
+                                             ("bigint", lk.bene), ("bigint", lk.lines), ("bigint", lk.invoices),
+                                             ("integer", lk.days)])
+        copy_into(cur, "stage_fraud_prescriptions", [("bigint", pr.ps), ("bigint", pr.prescriber),
+                                                     ("date", fraud.month_start(pr.month)), ("bigint", pr.invoices),
+                                                     ("bigint", pr.billed_cents)])
         ps, first = sums.billers
         conn.execute("INSERT INTO fraud_billers AS t (ps, first_billed) SELECT * FROM unnest(%s::bigint[], %s::date[])"
                      " ON CONFLICT (ps) DO UPDATE SET first_billed = least(t.first_billed, EXCLUDED.first_billed)"
@@ -168,10 +178,14 @@ def _rescore(conn: psycopg.Connection[Any], totals: list[tuple[Any, ...]],
     lines = np.array([month.get((r[0], r[1]), (0, 0))[0] for r in totals], np.int64)
     majs = np.array([month.get((r[0], r[1]), (0, 0))[1] for r in totals], np.int64)
     s = fraud.score_days(col(4), col(5), col(6), col(7), lines, majs, col(3))
+    old = np.array([r[9] for r in totals], np.float64)
     threshold = fk.weights().alert_threshold
     alerts = []
     with conn.cursor().copy("COPY stage_fraud_scores FROM STDIN") as copy:
-        for i, r in enumerate(totals):
+        # only the days whose score moved are written (most stay at 0), and the alerted ones (their
+        # amount at stake grows)
+        for i in np.flatnonzero((s.score != old) | (s.score >= threshold)).tolist():
+            r = totals[i]
             values = {"F01_impossible": r[4] / 100, "F01_red": r[4] / 100, "F01_amber": r[4] / 100, "F03": int(r[5]),
                       "F04": int(r[6]), "F06": int(r[7]),
                       "F05": round(int(majs[i]) / int(lines[i]), 3) if lines[i] else 0.0}
@@ -200,37 +214,36 @@ def _add_beneficiaries(conn: psycopg.Connection[Any], bd: fraud.BeneDays,
     if not bd.bene.shape[0]:
         return []
     cur = conn.cursor()
-    with cur.copy("COPY stage_fraud_bene_days FROM STDIN") as copy:
-        for row in zip(bd.bene.tolist(), map(from_days, bd.day.tolist()), bd.lines.tolist(), bd.at_stake_cents.tolist(),
-                       bd.f03.tolist(), bd.f04.tolist(), bd.max_identical.tolist()):
-            copy.write_row(row)
-    with cur.copy("COPY stage_fraud_dispensings FROM STDIN") as copy:
-        for row in zip(dp.bene.tolist(), dp.cip13.tolist(), map(from_days, dp.day.tolist()), dp.ps.tolist(),
-                       dp.boxes.tolist()):
-            copy.write_row(row)
-    totals = conn.execute(_BENE_ADD).fetchall()
-    f09: dict[tuple[int, dt.date], tuple[int, int]] = {}
+    copy_into(cur, "stage_fraud_bene_days", [("bigint", bd.bene), ("date", bd.day), ("bigint", bd.lines),
+                                             ("bigint", bd.at_stake_cents), ("bigint", bd.f03), ("bigint", bd.f04),
+                                             ("bigint", bd.max_identical)])
     if dp.bene.shape[0]:
+        copy_into(cur, "stage_fraud_dispensings", [("bigint", dp.bene), ("bigint", dp.cip13), ("date", dp.day),
+                                                   ("bigint", dp.ps), ("bigint", dp.boxes)])
         conn.execute(_DISPENSE)
-        f09 = {(b, d): (int(x), int(p)) for b, d, x, p in conn.execute(_F09)}
+        conn.execute(_F09)
+    w = fk.weights()
+    totals = conn.execute(_BENE_ADD.format(f06=_op(w.op[fk.F06]), f09=_op(w.op[fk.F09]), f09_alt=_op(w.alt_op[fk.F09])),
+                          {"f06": w.threshold[fk.F06], "f09": w.threshold[fk.F09],
+                           "f09_alt": w.alt_threshold[fk.F09]}).fetchall()
+    if not totals:
+        return []
     totals.sort()
     col = lambda k: np.array([r[k] for r in totals], np.int64)
-    boxes = np.array([f09.get((r[0], r[1]), (0, 0))[0] for r in totals], np.int64)
-    pharmacies = np.array([f09.get((r[0], r[1]), (0, 0))[1] for r in totals], np.int64)
+    boxes, pharmacies = col(6), col(7)
     s = fraud.score_bene_days(col(3), col(4), col(5), boxes, pharmacies)
-    threshold = fk.weights().alert_threshold
+    old = np.array([r[8] for r in totals], np.float64)
     alerts = []
     with cur.copy("COPY stage_fraud_bene_scores FROM STDIN") as copy:
-        for i, r in enumerate(totals):
+        for i in np.flatnonzero((s.score != old) | (s.score >= w.alert_threshold)).tolist():
+            r = totals[i]
             top = fraud.explain(s.top[i], s.hits[i], {"F03": int(r[3]), "F04": int(r[4]), "F06": int(r[5]),
                                                       "F09": {"boxes": int(boxes[i]), "pharmacies": int(pharmacies[i])}})
-            copy.write_row((r[0], r[1], int(boxes[i]), int(pharmacies[i]), float(s.score[i]), orjson.dumps(top).decode()))
-            if s.score[i] >= threshold:
+            copy.write_row((r[0], r[1], float(s.score[i]), orjson.dumps(top).decode()))
+            if s.score[i] >= w.alert_threshold:
                 alerts.append({"grain": "beneficiary-day", "bene": int(r[0]), "day": r[1].isoformat(),
                                "score": round(float(s.score[i]), 4), "at_stake_cents": int(r[2]), "explanation": top})
-    conn.execute("UPDATE fraud_beneficiary_days t SET boxes = greatest(t.boxes, s.boxes),"
-                 " pharmacies = greatest(t.pharmacies, s.pharmacies), score = s.score, top = s.top"
-                 " FROM (SELECT * FROM stage_fraud_bene_scores ORDER BY bene, day) s"
+    conn.execute("UPDATE fraud_beneficiary_days t SET score = s.score, top = s.top FROM stage_fraud_bene_scores s"
                  " WHERE t.bene = s.bene AND t.day = s.day")
     for a in alerts:
         conn.execute("INSERT INTO fraud_beneficiary_alerts (bene, day, score, at_stake_cents, explanation)"
@@ -238,6 +251,13 @@ def _add_beneficiaries(conn: psycopg.Connection[Any], bd: fraud.BeneDays,
                      " at_stake_cents = EXCLUDED.at_stake_cents, explanation = EXCLUDED.explanation",
                      (a["bene"], a["day"], a["score"], a["at_stake_cents"], orjson.dumps(a["explanation"]).decode()))
     return alerts
+
+
+def _op(op: str) -> str:
+    """A fraud_weights.csv comparison as SQL (only these two reach a query string)."""
+    if op not in (">", ">="):
+        raise ValueError(f"fraud_weights.csv: comparison {op!r} is not > or >=")
+    return op
 
 
 def top_beneficiaries(conn: psycopg.Connection[Any], day: dt.date | None = None, n: int = 20) -> list[dict[str, Any]]:

@@ -78,20 +78,46 @@ def month_start(month: np.ndarray) -> np.ndarray:
     return month.astype("datetime64[M]").astype("datetime64[D]").astype(np.int32)
 
 
+def group(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows grouped by equal keys (the first key the most significant), as np.unique of a record
+    array would, several times faster: (each group's first row, the group of each row); groups
+    are in key order."""
+    n = keys[0].shape[0]
+    if not n:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order = np.lexsort(keys[::-1])   # stable: a group's first row is its first occurrence
+    new = np.zeros(n, bool)
+    new[0] = True
+    for k in keys:
+        sk = k[order]
+        new[1:] |= sk[1:] != sk[:-1]
+    inv = np.empty(n, np.int64)
+    inv[order] = np.cumsum(new) - 1
+    return order[new], inv
+
+
+def act_ids(act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct act codes, the index of each line's code): np.unique of the S5 codes, over
+    their bytes as integers rather than as strings."""
+    as_int = np.zeros(act.shape[0], "S8")
+    as_int[:] = act
+    codes, inv = np.unique(as_int.view(">u8"), return_inverse=True)
+    return codes.astype(">u8").view("S8").astype("S5"), inv.ravel()
+
+
 def aggregate(cols: dict[str, np.ndarray]) -> Days:
     """Sum a batch of line features per (practitioner, care date)."""
     n = cols["practitioner"].shape[0]
     if not n:
         z = np.zeros(0, np.int64)
         return Days(z, z.astype(np.int32), z, z.astype(np.int16), np.zeros((0, len(SUMS)), np.int64), z)
-    codes, act_ids = np.unique(cols["act"], return_inverse=True)
+    codes, acts = act_ids(cols["act"])
     per_act, per_unit = fk.act_minutes_table([c.decode("ascii", "replace") for c in codes.tolist()])
     eligible = in_families(cols["speciality"], WORKLOAD_FAMILIES)
-    minutes = fk.line_minutes(act_ids.astype(np.int32), cols["quantity"].astype(np.int32),
+    minutes = fk.line_minutes(acts.astype(np.int32), cols["quantity"].astype(np.int32),
                               cols["coefficient"].astype(np.int32), eligible.astype(np.int8), per_act, per_unit)
-    keys = np.rec.fromarrays([cols["practitioner"], cols["care_date"]], names="p,d")
-    uniq, first, inv = np.unique(keys, return_index=True, return_inverse=True)
-    g = uniq.shape[0]
+    first, inv = group(cols["practitioner"], cols["care_date"])
+    g = first.shape[0]
     sums = np.zeros((g, len(SUMS)), np.int64)
     coef = cols["coefficient"].astype(np.int64)
     for k, values in enumerate((minutes, np.ones(n, np.int64), cols["amo_cents"], cols["at_stake_cents"],
@@ -99,15 +125,15 @@ def aggregate(cols: dict[str, np.ndarray]) -> Days:
                                 cols["base_cents"], cols["tp"], coef, coef > 0, cols["first"])):
         np.add.at(sums[:, k], inv, values.astype(np.int64))
     # F06: identical lines of one beneficiary, act and day by the practitioner
-    ident = np.rec.fromarrays([inv, cols["bene"], act_ids], names="g,b,a")
-    iu, icount = np.unique(ident, return_counts=True)
+    ifirst, iinv = group(inv, cols["bene"], acts)
     max_identical = np.zeros(g, np.int64)
-    np.maximum.at(max_identical, iu["g"], icount)
+    np.maximum.at(max_identical, inv[ifirst], np.bincount(iinv, minlength=ifirst.shape[0]))
     # the smallest billing number and speciality of the day: the same whatever the batches' order
     ps, spec = cols["ps"][first].astype(np.int64), cols["speciality"][first].astype(np.int16)
     np.minimum.at(ps, inv, cols["ps"].astype(np.int64))
     np.minimum.at(spec, inv, cols["speciality"].astype(np.int16))
-    return Days(uniq["p"].astype(np.int64), uniq["d"].astype(np.int32), ps, spec, sums, max_identical)
+    return Days(cols["practitioner"][first].astype(np.int64), cols["care_date"][first].astype(np.int32), ps, spec,
+                sums, max_identical)
 
 
 class Links(NamedTuple):
@@ -126,14 +152,13 @@ def links(cols: dict[str, np.ndarray]) -> Links:
     keep = cols["bene"] >= 0
     p, b, d = cols["practitioner"][keep], cols["bene"][keep], cols["care_date"][keep].astype(np.int32)
     m = month_of(d)
-    keys = np.rec.fromarrays([p, b, m], names="p,b,m")
-    uniq, inv = np.unique(keys, return_inverse=True)
-    g = uniq.shape[0]
+    first, inv = group(p, b, m)
+    g = first.shape[0]
     lines, invoices, days = np.zeros(g, np.int64), np.zeros(g, np.int64), np.zeros(g, np.int32)
     np.add.at(lines, inv, 1)
     np.add.at(invoices, inv, cols["first"][keep].astype(np.int64))
     np.bitwise_or.at(days, inv, (np.int32(1) << (d - month_start(m))).astype(np.int32))
-    return Links(uniq["p"].astype(np.int64), uniq["b"].astype(np.int64), uniq["m"].astype(np.int32),
+    return Links(p[first].astype(np.int64), b[first].astype(np.int64), m[first].astype(np.int32),
                  lines, invoices, days)
 
 
@@ -150,13 +175,12 @@ def prescriptions(cols: dict[str, np.ndarray]) -> Prescriptions:
     """Sum a batch of line features per (billing number, prescriber, care month), over the
     prescribed lines of suppliers, pharmacies, transporters and labs."""
     keep = (cols["prescriber"] > 0) & in_families(cols["speciality"], SUPPLY_FAMILIES)
-    keys = np.rec.fromarrays([cols["ps"][keep], cols["prescriber"][keep], month_of(cols["care_date"][keep])],
-                             names="s,p,m")
-    uniq, inv = np.unique(keys, return_inverse=True)
-    invoices, billed = np.zeros(uniq.shape[0], np.int64), np.zeros(uniq.shape[0], np.int64)
+    s, p, m = cols["ps"][keep], cols["prescriber"][keep], month_of(cols["care_date"][keep])
+    first, inv = group(s, p, m)
+    invoices, billed = np.zeros(first.shape[0], np.int64), np.zeros(first.shape[0], np.int64)
     np.add.at(invoices, inv, cols["first"][keep].astype(np.int64))
     np.add.at(billed, inv, cols["billed_cents"][keep].astype(np.int64))
-    return Prescriptions(uniq["s"].astype(np.int64), uniq["p"].astype(np.int64), uniq["m"].astype(np.int32),
+    return Prescriptions(s[first].astype(np.int64), p[first].astype(np.int64), m[first].astype(np.int32),
                          invoices, billed)
 
 
@@ -184,21 +208,19 @@ def bene_days(cols: dict[str, np.ndarray]) -> BeneDays:
     """Sum a batch of line features per (beneficiary, care date); unknown beneficiaries left out."""
     keep = cols["bene"] >= 0
     b, d = cols["bene"][keep].astype(np.int64), cols["care_date"][keep].astype(np.int32)
-    keys = np.rec.fromarrays([b, d], names="b,d")
-    uniq, inv = np.unique(keys, return_inverse=True)
-    g = uniq.shape[0]
+    first, inv = group(b, d)
+    g = first.shape[0]
     sums = np.zeros((4, g), np.int64)
     sums[0] = np.bincount(inv.ravel(), minlength=g)
     for k, name in enumerate(("at_stake_cents", "f03", "f04"), start=1):
         np.add.at(sums[k], inv, cols[name][keep].astype(np.int64))
     # F06 (fraud.md: beneficiary × practitioner × act × day, auxiliary acts)
     aux = in_families(cols["speciality"][keep], AUXILIARY_FAMILIES)
-    _, act_ids = np.unique(cols["act"][keep], return_inverse=True)
-    ident = np.rec.fromarrays([inv[aux], cols["practitioner"][keep][aux], act_ids.ravel()[aux]], names="g,p,a")
-    iu, icount = np.unique(ident, return_counts=True)
+    _, acts = act_ids(cols["act"][keep][aux])
+    ifirst, iinv = group(inv[aux], cols["practitioner"][keep][aux], acts)
     max_identical = np.zeros(g, np.int64)
-    np.maximum.at(max_identical, iu["g"], icount)
-    return BeneDays(uniq["b"].astype(np.int64), uniq["d"].astype(np.int32), *sums, max_identical)
+    np.maximum.at(max_identical, inv[aux][ifirst], np.bincount(iinv, minlength=ifirst.shape[0]))
+    return BeneDays(b[first], d[first], *sums, max_identical)
 
 
 class Dispensings(NamedTuple):
@@ -213,13 +235,12 @@ class Dispensings(NamedTuple):
 def dispensings(cols: dict[str, np.ndarray]) -> Dispensings:
     """Sum the pharmacy lines of a batch per (beneficiary, CIP13, day, pharmacy)."""
     keep = (cols["cip13"] > 0) & (cols["bene"] >= 0)
-    keys = np.rec.fromarrays([cols["bene"][keep], cols["cip13"][keep], cols["care_date"][keep].astype(np.int32),
-                              cols["ps"][keep]], names="b,c,d,p")
-    uniq, inv = np.unique(keys, return_inverse=True)
-    boxes = np.zeros(uniq.shape[0], np.int64)
+    b, c = cols["bene"][keep].astype(np.int64), cols["cip13"][keep].astype(np.int64)
+    d, p = cols["care_date"][keep].astype(np.int32), cols["ps"][keep].astype(np.int64)
+    first, inv = group(b, c, d, p)
+    boxes = np.zeros(first.shape[0], np.int64)
     np.add.at(boxes, inv, cols["quantity"][keep].astype(np.int64))
-    return Dispensings(uniq["b"].astype(np.int64), uniq["c"].astype(np.int64), uniq["d"].astype(np.int32),
-                       uniq["p"].astype(np.int64), boxes)
+    return Dispensings(b[first], c[first], d[first], p[first], boxes)
 
 
 class StepSums(NamedTuple):

@@ -226,4 +226,6 @@ def test_decode_agrees_with_the_objects(model: B2File, framing: str) -> None:
     assert d.invoices["line_start"].tolist() == starts.tolist()
     assert d.lines["detail_bad"].tolist() == [0] * len(lines)
     assert d.lines["nabm_uncheckable"].tolist() == [int(any(x.kind == "4B" for x in line.details)) for _, line in lines]
+    assert d.lines["cip13"].tolist() == [next((int(x.fields["cip13"]) for x in line.details if x.kind == "4P"), 0)
+                                         for _, line in lines]
     assert [lot.billed for lot in d.lots] == [lot.end["total_billed"] for lot in full.lots]

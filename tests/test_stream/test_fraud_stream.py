@@ -2,8 +2,10 @@
 
 A generated flow with fraud schemes goes through one real worker; the fraud agent's
 practitioner-day sums equal the décompte lines in PostgreSQL (nothing missing, nothing
-doubled, also across a SIGKILLed worker), and the hyperactive nurse of the ground truth is
-alerted with F01 as the first explanation.
+doubled, also across a SIGKILLed worker), the hyperactive nurse of the ground truth is
+alerted with F01 as the first explanation, the beneficiary-days with a hit are kept (and only
+they), the drug dispensings equal those counted from the lines, and the dead beneficiaries'
+care is alerted (F04).
 """
 from __future__ import annotations
 
@@ -72,6 +74,11 @@ def test_fraud_side_stream_counts_every_line_once_and_alerts(fraud_flow: Path, f
         db_facts = {m: fraud_store.month_facts(conn, m) for m in months}
         scored = sum(fraud_store.score_month(conn, m) for m in months)
         month_alerts = {a["practitioner"]: a for m in months for a in fraud_store.top_month(conn, m, 50)}
+        bene_days = conn.execute("SELECT bene, day, lines, f03, f04, max_identical, boxes, pharmacies, score"
+                                 " FROM fraud_beneficiary_days ORDER BY bene, day").fetchall()
+        dispensed = conn.execute("SELECT bene, cip13, day, ps, boxes FROM fraud_dispensings"
+                                 " ORDER BY bene, cip13, day, ps").fetchall()
+        bene_alerts = fraud_store.top_beneficiaries(conn, n=10_000)
         busiest = conn.execute("SELECT practitioner, ps, speciality, day, minutes_hundredths / 100, lines, score"
                                " FROM fraud_practitioner_days ORDER BY minutes_hundredths DESC LIMIT 5").fetchall()
         conn.commit()
@@ -88,6 +95,11 @@ def test_fraud_side_stream_counts_every_line_once_and_alerts(fraud_flow: Path, f
         assert m is not None and m["explanation"][0]["indicator"] == "F01_impossible"
     assert scored == sum(f.practitioner.shape[0] for f in db_facts.values())
     _same_facts(fraud_flow, db_facts)
+    _same_beneficiary_sums(fraud_flow, bene_days, dispensed)
+    # care after death: the dead beneficiary's care days are alerted, F04 first
+    assert bene_alerts and all(a["score"] >= 0.8 for a in bene_alerts)
+    assert any(a["explanation"][0]["indicator"] == "F04" for a in bene_alerts)
+    assert len(bene_alerts) <= max(1, len({b for b, *_ in bene_days}))
 
 
 #: facts that do not depend on the order the partitions' batches were liquidated in (C45 and
@@ -112,3 +124,28 @@ def _same_facts(flow: Path, db_facts: dict) -> None:
         want = fraud_month.facts_from_lines(cols, int(fraud.month_of(np.array([to_days(m)]))[0]))
         for field in ORDER_FREE:
             np.testing.assert_allclose(getattr(got, field), getattr(want, field), err_msg=f"{m} {field}")
+
+
+def _same_beneficiary_sums(flow: Path, bene_days: list, dispensed: list) -> None:
+    """Only beneficiary-days with a hit are stored, each with at most the lines counted from the
+    flow for that day; the drug dispensings the stream added up equal those counted from the
+    lines (order-free sums)."""
+    from fseflow.benchmarks.fraud_eval import line_features
+    from fseflow.days import from_days
+    from fseflow.processors import fraud as fk
+    from fseflow.stream import fraud
+
+    cols = line_features(flow)
+    bd = fraud.bene_days(cols)
+    lines = dict(zip(zip(bd.bene.tolist(), map(from_days, bd.day.tolist())), bd.lines.tolist()))
+    w = fk.weights()
+    assert bene_days and len(bene_days) < len(lines) // 10   # sparse: most days score 0
+    for b, d, n, f03, f04, ident, boxes, pharmacies, score in bene_days:
+        assert 0 < n <= lines[(b, d)]
+        assert f03 > 0 or f04 > 0 or ident > w.threshold[fk.F06] or boxes > w.threshold[fk.F09] \
+            or pharmacies >= w.alt_threshold[fk.F09], (b, d)
+        assert score > 0
+    dp = fraud.dispensings(cols)
+    assert dp.bene.shape[0] > 100 and (dp.cip13 > 3400900000000).all()
+    assert [tuple(map(int, (b, c))) + (d,) + tuple(map(int, (p, x))) for b, c, d, p, x in dispensed] == list(zip(
+        dp.bene.tolist(), dp.cip13.tolist(), map(from_days, dp.day.tolist()), dp.ps.tolist(), dp.boxes.tolist()))
