@@ -197,6 +197,7 @@ def _rescore(conn: psycopg.Connection[Any], totals: list[tuple[Any, ...]],
                                "at_stake_cents": int(r[8]), "explanation": top})
     conn.execute("UPDATE fraud_practitioner_days t SET score = s.score, top = s.top FROM stage_fraud_scores s"
                  " WHERE t.practitioner = s.practitioner AND t.day = s.day")
+    alerts.sort(key=lambda a: (a["practitioner"], a["day"]))   # row locks in key order, as every statement here
     for a in alerts:
         conn.execute("INSERT INTO fraud_alerts (practitioner, day, ps, speciality, score, at_stake_cents, explanation)"
                      " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (practitioner, day) DO UPDATE SET"

@@ -110,7 +110,6 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
     from fseflow.codecs import batch
     from fseflow.processors import fraud_lines
     from fseflow.stream import fraud as fraud_step
-    from fseflow.stream.partitioning import ps_partition
     from fseflow.processors import payments
     from fseflow.processors.reference import compile_reference
     from fseflow.stream import decode as dec
@@ -356,13 +355,11 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                     prod.produce(topics.rejects, value=orjson.dumps(out.rejected), key=_key(p), partition=p,
                                  on_delivery=delivery)
                 if out.lines and out.lines["ps"].shape[0]:
-                    # the fraud side stream's features, re-keyed by billing PS
-                    parts = ps_partition(out.lines["ps"], P)
-                    for q in np.unique(parts).tolist():
-                        rows = parts == q
-                        prod.produce(topics.lines, value=batch.pack({"liq_partition": p},
-                                                                    {k: v[rows] for k, v in out.lines.items()}),
-                                     key=_key(q), partition=q, on_delivery=delivery)
+                    # the fraud side stream's features: one record per step, in the liquidate
+                    # partition (the fraud sums live in PostgreSQL, any worker adds to any row;
+                    # one record rather than one per billing-PS partition costs the broker less)
+                    prod.produce(topics.lines, value=batch.pack({"liq_partition": p}, out.lines),
+                                 key=_key(p), partition=p, on_delivery=delivery)
                 changelogs.append((p, out.changelog))
             # every décompte of the step is acknowledged before any changelog record is sent: a crash
             # in between replays the step from the old state, never skips its décomptes
