@@ -76,8 +76,8 @@ SELECT s.practitioner, s.day, sum(t.lines), sum(t.majorations)
  GROUP BY 1, 2
 """
 
-# beneficiary-days: several fraud partitions (billing PS) add to one beneficiary's rows, so
-# every statement takes its row locks in key order (no deadlock between two workers). Only the
+# every statement takes its row locks in key order: several workers add to one practitioner's
+# rows (fse.lines is partitioned like the beneficiaries), and no two deadlock. Only the
 # days with a hit are kept (most of a flow's beneficiary-days score 0): a day is stored from
 # the batch of its first hit on, and every later line of that day adds to it.
 _BENE_ADD = """

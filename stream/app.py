@@ -402,8 +402,8 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
 
     def fraud_step_of(conn: Any, by_partition: dict[int, list[Any]]) -> list[dict[str, Any]]:
         """A batch of every partition this worker holds, in one transaction with their offsets.
-        Beneficiary-days are shared between workers: a deadlock with another worker rolls the
-        batch back, and it runs again."""
+        A practitioner's rows are shared between workers: a deadlock with another worker rolls
+        the batch back, and it runs again."""
         for attempt in range(1, 6):
             try:
                 with conn.transaction():
