@@ -263,13 +263,15 @@ def _op(op: str) -> str:
 
 def top_beneficiaries(conn: psycopg.Connection[Any], day: dt.date | None = None, n: int = 20) -> list[dict[str, Any]]:
     """The highest-scored beneficiary-days (of `day`, else all), ties by amount at stake, with at
-    most `alert_max_share` of the beneficiaries seen alerted."""
+    most `alert_max_share` of the beneficiaries seen (of `day`'s month, else all) alerted."""
     where, args = ("WHERE day = %s", (day,)) if day else ("", ())
     rows = conn.execute(f"SELECT bene, day, score, at_stake_cents, explanation FROM fraud_beneficiary_alerts {where}"
                         f" ORDER BY score DESC, at_stake_cents DESC, bene, day", args).fetchall()
     if not rows:
         return []
-    seen = conn.execute(f"SELECT count(DISTINCT bene) FROM fraud_beneficiary_days {where}", args).fetchone()[0]
+    # the beneficiaries seen (only days with a hit are kept): those with care in the period's months
+    period = ("WHERE month = date_trunc('month', %s::date)::date", (day,)) if day else ("", ())
+    seen = conn.execute(f"SELECT count(DISTINCT bene) FROM fraud_links {period[0]}", period[1]).fetchone()[0]
     keep = fk.alerts(np.array([r[2] for r in rows], np.float64), np.array([r[3] for r in rows], np.int64),
                      population=max(int(seen), 1))
     return [{"bene": rows[i][0], "day": rows[i][1], "score": rows[i][2], "at_stake_cents": int(rows[i][3]),
