@@ -32,11 +32,10 @@ _CREATE = ("CREATE TEMP TABLE IF NOT EXISTS stage_fraud_days (practitioner bigin
            "CREATE TEMP TABLE IF NOT EXISTS stage_fraud_scores (practitioner bigint, day date, score float8,"
            " top jsonb) ON COMMIT DELETE ROWS;"
            "CREATE TEMP TABLE IF NOT EXISTS stage_fraud_bene_days (bene bigint, day date, lines bigint,"
-           " at_stake_cents bigint, f03 bigint, f04 bigint, max_identical bigint) ON COMMIT DELETE ROWS;"
+           " at_stake_cents bigint, f03 bigint, f04 bigint, max_identical bigint, boxes bigint, pharmacies bigint,"
+           " hit smallint) ON COMMIT DELETE ROWS;"
            "CREATE TEMP TABLE IF NOT EXISTS stage_fraud_dispensings (bene bigint, cip13 bigint, day date, ps bigint,"
            " boxes bigint) ON COMMIT DELETE ROWS;"
-           "CREATE TEMP TABLE IF NOT EXISTS stage_fraud_f09 (bene bigint, day date, boxes bigint,"
-           " pharmacies bigint) ON COMMIT DELETE ROWS;"
            "CREATE TEMP TABLE IF NOT EXISTS stage_fraud_bene_scores (bene bigint, day date, score float8,"
            " top jsonb) ON COMMIT DELETE ROWS")
 _ADD = """
@@ -79,16 +78,13 @@ SELECT s.practitioner, s.day, sum(t.lines), sum(t.majorations)
 # every statement takes its row locks in key order: several workers add to one practitioner's
 # rows (fse.lines is partitioned like the beneficiaries), and no two deadlock. Only the
 # days with a hit are kept (most of a flow's beneficiary-days score 0): a day is stored from
-# the batch of its first hit on, and every later line of that day adds to it.
+# the batch of its first hit (`hit`, from stream.fraud.score_bene_days) on, and every later
+# line of that day adds to it.
 _BENE_ADD = """
 INSERT INTO fraud_beneficiary_days AS t (bene, day, lines, at_stake_cents, f03, f04, max_identical, boxes, pharmacies)
-SELECT s.bene, s.day, s.lines, s.at_stake_cents, s.f03, s.f04, s.max_identical, coalesce(f.boxes, 0),
-       coalesce(f.pharmacies, 0)
-  FROM stage_fraud_bene_days s LEFT JOIN stage_fraud_f09 f ON f.bene = s.bene AND f.day = s.day
- WHERE s.f03 > 0 OR s.f04 > 0 OR s.max_identical {f06} %(f06)s OR f.boxes {f09} %(f09)s
-       OR f.pharmacies {f09_alt} %(f09_alt)s
-       OR EXISTS (SELECT 1 FROM fraud_beneficiary_days x WHERE x.bene = s.bene AND x.day = s.day)
- ORDER BY s.bene, s.day
+SELECT bene, day, lines, at_stake_cents, f03, f04, max_identical, boxes, pharmacies FROM stage_fraud_bene_days s
+ WHERE s.hit = 1 OR EXISTS (SELECT 1 FROM fraud_beneficiary_days x WHERE x.bene = s.bene AND x.day = s.day)
+ ORDER BY bene, day
 ON CONFLICT (bene, day) DO UPDATE SET lines = t.lines + EXCLUDED.lines,
     at_stake_cents = t.at_stake_cents + EXCLUDED.at_stake_cents, f03 = t.f03 + EXCLUDED.f03,
     f04 = t.f04 + EXCLUDED.f04, max_identical = greatest(t.max_identical, EXCLUDED.max_identical),
@@ -100,10 +96,11 @@ _DISPENSE = """
 INSERT INTO fraud_dispensings AS t SELECT * FROM stage_fraud_dispensings ORDER BY bene, cip13, day, ps
 ON CONFLICT (bene, cip13, day, ps) DO UPDATE SET boxes = t.boxes + EXCLUDED.boxes
 """
+#: more days than any day number spans: (bene, day) as one sortable int64 key
+_DAY_SPAN = 1 << 20
 # F09 of each beneficiary-day the step dispensed drugs on: for each of its drugs, the boxes and
 # pharmacies of the month up to that day; the worst drug counts
 _F09 = """
-INSERT INTO stage_fraud_f09
 SELECT s.bene, s.day, max(x.boxes), max(x.pharmacies)
   FROM (SELECT DISTINCT bene, cip13, day FROM stage_fraud_dispensings) s
  CROSS JOIN LATERAL (
@@ -215,18 +212,23 @@ def _add_beneficiaries(conn: psycopg.Connection[Any], bd: fraud.BeneDays,
     if not bd.bene.shape[0]:
         return []
     cur = conn.cursor()
-    copy_into(cur, "stage_fraud_bene_days", [("bigint", bd.bene), ("date", bd.day), ("bigint", bd.lines),
-                                             ("bigint", bd.at_stake_cents), ("bigint", bd.f03), ("bigint", bd.f04),
-                                             ("bigint", bd.max_identical)])
+    boxes, pharmacies = np.zeros((2, bd.bene.shape[0]), np.int64)
     if dp.bene.shape[0]:
         copy_into(cur, "stage_fraud_dispensings", [("bigint", dp.bene), ("bigint", dp.cip13), ("date", dp.day),
                                                    ("bigint", dp.ps), ("bigint", dp.boxes)])
         conn.execute(_DISPENSE)
-        conn.execute(_F09)
+        f09 = np.array([(b, to_days(d), x, p) for b, d, x, p in conn.execute(_F09)], np.int64).reshape(-1, 4)
+        # bd is in (bene, day) order and holds every dispensed beneficiary-day
+        at = np.searchsorted(bd.bene * _DAY_SPAN + bd.day, f09[:, 0] * _DAY_SPAN + f09[:, 1])
+        boxes[at], pharmacies[at] = f09[:, 2], f09[:, 3]
+    # a day is kept from its first hit on: the hits of this batch alone, as the score counts them
+    hit = fraud.score_bene_days(bd.f03, bd.f04, bd.max_identical, boxes, pharmacies).hits.any(axis=1)
+    copy_into(cur, "stage_fraud_bene_days", [("bigint", bd.bene), ("date", bd.day), ("bigint", bd.lines),
+                                             ("bigint", bd.at_stake_cents), ("bigint", bd.f03), ("bigint", bd.f04),
+                                             ("bigint", bd.max_identical), ("bigint", boxes), ("bigint", pharmacies),
+                                             ("smallint", hit.astype(np.int16))])
     w = fk.weights()
-    totals = conn.execute(_BENE_ADD.format(f06=_op(w.op[fk.F06]), f09=_op(w.op[fk.F09]), f09_alt=_op(w.alt_op[fk.F09])),
-                          {"f06": w.threshold[fk.F06], "f09": w.threshold[fk.F09],
-                           "f09_alt": w.alt_threshold[fk.F09]}).fetchall()
+    totals = conn.execute(_BENE_ADD).fetchall()
     if not totals:
         return []
     totals.sort()
@@ -252,13 +254,6 @@ def _add_beneficiaries(conn: psycopg.Connection[Any], bd: fraud.BeneDays,
                      " at_stake_cents = EXCLUDED.at_stake_cents, explanation = EXCLUDED.explanation",
                      (a["bene"], a["day"], a["score"], a["at_stake_cents"], orjson.dumps(a["explanation"]).decode()))
     return alerts
-
-
-def _op(op: str) -> str:
-    """A fraud_weights.csv comparison as SQL (only these two reach a query string)."""
-    if op not in (">", ">="):
-        raise ValueError(f"fraud_weights.csv: comparison {op!r} is not > or >=")
-    return op
 
 
 def top_beneficiaries(conn: psycopg.Connection[Any], day: dt.date | None = None, n: int = 20) -> list[dict[str, Any]]:

@@ -102,9 +102,8 @@ def _groups(speciality: np.ndarray, ps: np.ndarray) -> tuple[np.ndarray, ...]:
     names = sorted(set(fam.values()))
     family = np.array([names.index(fam[c]) if c in fam else -1 for c in spec.tolist()], np.int64).reshape(spec.shape)
     out = []
-    for keys in (family, spec, np.rec.fromarrays([spec, ps // DEPT_DIVISOR], names="s,d")):
-        _, ids = np.unique(keys, return_inverse=True)
-        out.append(ids.astype(np.int64).ravel())
+    for keys in ((family,), (spec,), (spec, ps.astype(np.int64) // DEPT_DIVISOR)):
+        out.append(fraud.group(*keys)[1])
     return tuple(out)
 
 
@@ -250,8 +249,9 @@ def facts_from_lines(cols: dict[str, np.ndarray], month: int, lookback_months: i
     np.add.at(linv, li, lk.invoices)
     # ghosts: beneficiaries with no other practitioner in the look-back months
     window = (m_all > month - back) & (m_all <= month) & (cols["bene"] >= 0)
-    pairs = np.unique(np.rec.fromarrays([cols["bene"][window], cols["practitioner"][window]], names="b,p"))
-    bene_ids, n_prac = np.unique(pairs["b"], return_counts=True)
+    w_bene = cols["bene"][window]
+    pair_first, _ = fraud.group(w_bene, cols["practitioner"][window])
+    bene_ids, n_prac = np.unique(w_bene[pair_first], return_counts=True)
     lonely = n_prac[np.searchsorted(bene_ids, lk.bene)] == 1
     ghosts = np.zeros(g, np.int64)
     np.add.at(ghosts, li, lonely.astype(np.int64))

@@ -27,9 +27,3 @@ def beneficiary_partition(nir_id: np.ndarray, rang: np.ndarray, partitions: int)
     with np.errstate(over="ignore"):
         h = nir_id.astype(np.int64).view(np.uint64) * np.uint64(1000) + rang.astype(np.uint64)
     return _partition(h, partitions)
-
-
-def ps_partition(ps: np.ndarray, partitions: int) -> np.ndarray:
-    """Partition of `fse.lines` per line (int32): by billing number, so every line of a PS
-    meets its practitioner-day and month aggregates in one fraud partition."""
-    return _partition(ps.astype(np.int64).view(np.uint64), partitions)

@@ -59,21 +59,16 @@ class Settings:
                 "liquidate_batch": "FSEFLOW_LIQUIDATE_BATCH", "sink_batch": "FSEFLOW_SINK_BATCH",
                 "fetch_wait_ms": "FSEFLOW_FETCH_WAIT_MS", "metrics_port": "FSEFLOW_METRICS_PORT",
                 "fraud_batch": "FSEFLOW_FRAUD_BATCH"}
+        floats = {"snapshot_every": "FSEFLOW_SNAPSHOT_EVERY", "fraud_month_every": "FSEFLOW_FRAUD_MONTH_EVERY",
+                  "fraud_within": "FSEFLOW_FRAUD_WITHIN", "batch_within": "FSEFLOW_BATCH_WITHIN"}
         changes: dict[str, object] = {k: int(env[v]) for k, v in ints.items() if env.get(v)}
+        changes.update({k: float(env[v]) for k, v in floats.items() if env.get(v)})
         if env.get("FSEFLOW_TOPIC_PREFIX"):
             changes["prefix"] = env["FSEFLOW_TOPIC_PREFIX"]
         if env.get("FSEFLOW_APP_ID"):
             changes["app_id"] = env["FSEFLOW_APP_ID"]
-        if env.get("FSEFLOW_SNAPSHOT_EVERY"):
-            changes["snapshot_every"] = float(env["FSEFLOW_SNAPSHOT_EVERY"])
-        if env.get("FSEFLOW_FRAUD_MONTH_EVERY"):
-            changes["fraud_month_every"] = float(env["FSEFLOW_FRAUD_MONTH_EVERY"])
-        if env.get("FSEFLOW_FRAUD_WITHIN"):
-            changes["fraud_within"] = float(env["FSEFLOW_FRAUD_WITHIN"])
         if env.get("FSEFLOW_FRAUD"):
             changes["fraud"] = env["FSEFLOW_FRAUD"].strip().lower() not in ("0", "false", "no", "off")
-        if env.get("FSEFLOW_BATCH_WITHIN"):
-            changes["batch_within"] = float(env["FSEFLOW_BATCH_WITHIN"])
         return replace(s, **changes)  # type: ignore[arg-type]
 
     def env(self) -> dict[str, str]:

@@ -7,8 +7,8 @@
     fse.decomptes       décomptes of paid invoices, per liquidated batch
     fse.rejects         décomptes of rejected invoices, per liquidated batch
     fse.state           changelog of the liquidation state (one delta per liquidated batch)
-    fse.lines           line features for fraud scoring, columnar, partitioned by billing PS
-    fraud.alerts        practitioner-days whose fraud score reached the alert threshold
+    fse.lines           line features for fraud scoring, columnar, one record per liquidate step, in its partition
+    fraud.alerts        practitioner-days and beneficiary-days whose fraud score reached the alert threshold
 
 Every topic has the same partition count, so the state changelog is co-partitioned with
 `fse.invoices`: partition p of the state holds exactly the beneficiaries of partition p.
