@@ -2,7 +2,7 @@
 
     python -m fseflow.benchmarks.stream [--invoices 56000] [--population N] [--workers 2,1]
         [--partitions 8] [--rate 2000] [--latency-seconds 20] [--naive-invoices 3000]
-        [--no-fraud-cost] [--profile] [--quick] [--flow DIR] [--out DIR]
+        [--fraud-pairs 3] [--profile] [--quick] [--flow DIR] [--out DIR]
 
 On real services (embedded Tansu and PostgreSQL, or KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL):
 generates one working day of flow on the full-scale population, loads the directory once into a
@@ -12,8 +12,9 @@ template database, then every run gets a fresh copy of it and its own topic pref
    and numba loaded, every partition's state restored) on the first files, then ingest the rest
    as fast as possible and wait until PostgreSQL holds every décompte and the fraud side stream
    has counted every décompte line. invoices/s counts from the first file sent to the last of
-   those writes; peak RSS per worker is sampled every 0.2 s. Then the same run with the fraud
-   side stream off (FSEFLOW_FRAUD=0): the fraud cost is the added time and pipeline CPU per invoice;
+   those writes; peak RSS per worker is sampled every 0.2 s. Then `--fraud-pairs` pairs of runs
+   with the fraud side stream off (FSEFLOW_FRAUD=0) and on: its cost is the median added pipeline
+   CPU per invoice (workers, PostgreSQL, broker), beside the added time to the décomptes;
 2. latency: warm workers fed at a steady `--rate` invoices/s; p50/p95/p99 of reception →
    liquidated and reception → décompte written, over the paced invoices only;
 3. the naive baseline (benchmarks/naive_agent.py: one event per invoice, a faust Table) on the
@@ -35,6 +36,7 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -402,6 +404,21 @@ def pipeline(ctx: Context, name: str, workers: int, fraud: bool = True) -> Itera
             yield settings, w, conn, rss
     finally:
         ctx.dbs.drop(dbname)
+        drop_topics(settings.kafka_bootstrap, settings.prefix)
+
+
+def drop_topics(bootstrap: str, prefix: str) -> None:
+    """Delete a run's topics (faust's changelogs too): the embedded broker keeps every record in
+    memory, and runs that follow must not pay for the ones before (best effort)."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        names = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
+        for fut in (admin.delete_topics(names, operation_timeout=30).values() if names else ()):
+            fut.result()
+    except Exception as e:  # noqa: BLE001 - a broker without DeleteTopics keeps them
+        print(f"(could not delete the run's topics: {type(e).__name__}: {e})", file=sys.stderr)
 
 
 def fraud_done_since(conn: Any, since: float) -> float:
@@ -456,17 +473,29 @@ def run_throughput(ctx: Context, files: list[FlowFile], workers: int, profile: b
 PIPELINE_KINDS = ("workers", "postgresql", "broker (tansu)")
 
 
-def fraud_cost(on: dict[str, Any], off: dict[str, Any]) -> dict[str, Any]:
-    """The fraud side stream's cost: two throughput runs of the same flow, with and without it."""
+def fraud_cost(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
+    """The fraud side stream's cost: pairs of throughput runs of the same flow, with and without it.
+
+    Per pair, the added pipeline CPU per invoice (the cost), the added time until the décomptes are
+    written (does fraud slow liquidation?) and until the fraud sums are complete too. One run on
+    this 2-core machine varies by tens of percent, so the verdict is the median over the pairs."""
     def view(t: dict[str, Any]) -> dict[str, Any]:
         cpu = sum(t["cpu"]["cpu_s"].get(k, 0.0) for k in PIPELINE_KINDS)
         return {"elapsed_s": t["elapsed_s"], "decomptes_s": t["decomptes_s"], "invoices": t["invoices"],
                 "invoices_per_s": t["invoices_per_s"], "pipeline_cpu_s": cpu, "cpu_s": t["cpu"]["cpu_s"]}
-    v_on, v_off = view(on), view(off)
-    per = lambda v, k: v[k] / max(v["invoices"], 1)
-    return {"workers": on["workers"], "on": v_on, "off": v_off,
-            "time_increase": per(v_on, "elapsed_s") / per(v_off, "elapsed_s") - 1,
-            "cpu_increase": per(v_on, "pipeline_cpu_s") / per(v_off, "pipeline_cpu_s") - 1}
+
+    def added(v_on: dict[str, Any], v_off: dict[str, Any], key: str) -> float:
+        return (v_on[key] / max(v_on["invoices"], 1)) / (v_off[key] / max(v_off["invoices"], 1)) - 1
+
+    rows = []
+    for on, off in pairs:
+        v_on, v_off = view(on), view(off)
+        rows.append({"on": v_on, "off": v_off, "cpu_increase": added(v_on, v_off, "pipeline_cpu_s"),
+                     "time_increase": added(v_on, v_off, "elapsed_s"),
+                     "decomptes_increase": added(v_on, v_off, "decomptes_s")})
+    med = lambda k: float(statistics.median(r[k] for r in rows))
+    return {"workers": pairs[0][0]["workers"], "pairs": rows, "cpu_increase": med("cpu_increase"),
+            "time_increase": med("time_increase"), "decomptes_increase": med("decomptes_increase")}
 
 
 def run_latency(ctx: Context, files: list[FlowFile], workers: int, rate: float,
@@ -562,17 +591,22 @@ def report(r: dict[str, Any]) -> str:
     fc = r.get("fraud_cost")
     if fc:
         add("")
-        add(f"   fraud side stream cost ({fc['workers']} worker(s), same flow; 'on' ends when the fraud sums hold "
-            "every décompte line):")
-        add(f"   {'':>12} {'elapsed':>8} {'décomptes':>10} {'invoices/s':>11} {'pipeline CPU':>13}")
-        for key in ("off", "on"):
-            v = fc[key]
-            add(f"   {'fraud ' + key:>12} {v['elapsed_s']:>7.1f}s {v['decomptes_s']:>9.1f}s {v['invoices_per_s']:>11,.0f} "
-                f"{v['pipeline_cpu_s']:>12.1f}s")
-        add(f"   added: end-to-end time {fc['time_increase']:+.1%}, pipeline CPU {fc['cpu_increase']:+.1%} "
-            "(workers, PostgreSQL, broker)")
-        add("   CPU by process, off → on: " + ", ".join(
-            f"{k} {fc['off']['cpu_s'].get(k, 0.0):.1f} → {fc['on']['cpu_s'].get(k, 0.0):.1f} s" for k in PIPELINE_KINDS))
+        add(f"   fraud side stream cost ({fc['workers']} worker(s), same flow, {len(fc['pairs'])} pairs of runs "
+            "off/on; 'elapsed' ends when the fraud sums hold every décompte line, 'décomptes' when PostgreSQL "
+            "holds every décompte)")
+        add(f"   {'pair':>4} {'elapsed off → on':>18} {'décomptes off → on':>20} {'pipeline CPU off → on':>23}"
+            f" {'added CPU':>10} {'added time':>11}")
+        for k, p in enumerate(fc["pairs"], 1):
+            off, on = p["off"], p["on"]
+            add(f"   {k:>4} {off['elapsed_s']:>7.1f} → {on['elapsed_s']:>5.1f} s {off['decomptes_s']:>9.1f} → "
+                f"{on['decomptes_s']:>5.1f} s {off['pipeline_cpu_s']:>11.1f} → {on['pipeline_cpu_s']:>5.1f} s "
+                f"{p['cpu_increase']:>+10.1%} {p['time_increase']:>+11.1%}")
+        add(f"   median: pipeline CPU (workers, PostgreSQL, broker) {fc['cpu_increase']:+.1%}, time until the "
+            f"décomptes are written {fc['decomptes_increase']:+.1%}, until the fraud sums are complete "
+            f"{fc['time_increase']:+.1%}")
+        add("   CPU by process, off → on, summed over the pairs: " + ", ".join(
+            f"{k} {sum(p['off']['cpu_s'].get(k, 0.0) for p in fc['pairs']):.1f} → "
+            f"{sum(p['on']['cpu_s'].get(k, 0.0) for p in fc['pairs']):.1f} s" for k in PIPELINE_KINDS))
     lat = r.get("latency")
     if lat:
         add("")
@@ -638,9 +672,12 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
                     "met": None if at < TARGET_RATE or p99 is None else p99 <= TARGET_P99})
     fc = r.get("fraud_cost")
     if fc:
-        worst = max(fc["time_increase"], fc["cpu_increase"])
-        out.append({"what": "fraud side stream cost (time, CPU: the larger)", "value": f"{worst:+.1%}",
-                    "target": f"<= {TARGET_FRAUD_COST:.0%}", "met": worst <= TARGET_FRAUD_COST})
+        out.append({"what": f"fraud side stream: added pipeline CPU (median of {len(fc['pairs'])})",
+                    "value": f"{fc['cpu_increase']:+.1%}", "target": f"<= {TARGET_FRAUD_COST:.0%}",
+                    "met": fc["cpu_increase"] <= TARGET_FRAUD_COST})
+        out.append({"what": "fraud side stream: added time to the décomptes (median)",
+                    "value": f"{fc['decomptes_increase']:+.1%}", "target": f"<= {TARGET_FRAUD_COST:.0%}",
+                    "met": fc["decomptes_increase"] <= TARGET_FRAUD_COST})
     peak = max(b for t in r["throughput"] for b in t["peak_rss_bytes"])
     full = r["config"]["population"] >= FULL_SCALE
     out.append({"what": "peak worker RSS" + ("" if full else f" (population {r['config']['population']:,}: not full scale)"),
@@ -660,8 +697,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=TARGET_RATE, help="offered invoices/s of the latency run")
     p.add_argument("--latency-seconds", type=float, default=20.0)
     p.add_argument("--naive-invoices", type=int, default=3_000)
-    p.add_argument("--no-fraud-cost", dest="fraud_cost", action="store_false",
-                   help="skip the throughput run without the fraud side stream (its cost)")
+    p.add_argument("--fraud-pairs", type=int, default=3,
+                   help="pairs of throughput runs with the fraud side stream off and on (its cost: the median "
+                   "over the pairs); 0 skips them")
     p.add_argument("--profile", action="store_true", help="one more throughput run with py-spy on every worker")
     p.add_argument("--quick", action="store_true", help="8,000 invoices, population 100,000, 10 s of latency, "
                    "1,000 naive invoices, 2 workers (a few minutes)")
@@ -677,6 +715,9 @@ def main(argv: list[str] | None = None) -> int:
                 setattr(a, k, v)
     counts = [int(x) for x in str(a.workers).split(",") if x.strip()]
     population = a.population or FULL_SCALE
+    if a.flow is not None and a.population is None:  # the flow's own directory, not the default
+        with open(a.flow / "beneficiaries.csv", "rb") as f:
+            population = sum(1 for _ in f) - 1
     out = a.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
 
@@ -690,7 +731,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "config": {"invoices": a.invoices, "population": population, "workers": counts, "partitions": a.partitions,
                    "rate": a.rate, "latency_seconds": a.latency_seconds, "naive_invoices": a.naive_invoices,
-                   "seed": a.seed, "quick": a.quick, "profile": a.profile, "fraud_cost": a.fraud_cost},
+                   "seed": a.seed, "quick": a.quick, "profile": a.profile, "fraud_pairs": a.fraud_pairs},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "setup_s": setup,
     }
@@ -734,11 +775,27 @@ def main(argv: list[str] | None = None) -> int:
                     r = run_throughput(ctx, throughput_files, w)
                     print(f"  throughput, {w} worker(s): {r['invoices_per_s']:,.0f} invoices/s", flush=True)
                     result["throughput"].append(r)
-                if a.fraud_cost:
-                    off = run_throughput(ctx, throughput_files, counts[0], fraud=False)
-                    result["fraud_cost"] = fraud_cost(result["throughput"][0], off)
-                    print(f"  fraud side stream: {result['fraud_cost']['time_increase']:+.1%} end-to-end time, "
-                          f"{result['fraud_cost']['cpu_increase']:+.1%} CPU", flush=True)
+                if a.fraud_pairs > 0:
+                    # the first pair reuses the throughput run; then the order alternates so a drift of
+                    # the machine (page cache, a busy neighbour) weighs on both sides alike
+                    pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
+                    for k in range(a.fraud_pairs):
+                        if k == 0:
+                            on = result["throughput"][0]
+                            off = run_throughput(ctx, throughput_files, counts[0], fraud=False)
+                        elif k % 2:
+                            off = run_throughput(ctx, throughput_files, counts[0], fraud=False)
+                            on = run_throughput(ctx, throughput_files, counts[0])
+                        else:
+                            on = run_throughput(ctx, throughput_files, counts[0])
+                            off = run_throughput(ctx, throughput_files, counts[0], fraud=False)
+                        pairs.append((on, off))
+                        one = fraud_cost([(on, off)])
+                        print(f"  fraud side stream, pair {k + 1}/{a.fraud_pairs}: {one['cpu_increase']:+.1%} "
+                              f"pipeline CPU, {one['decomptes_increase']:+.1%} time to the décomptes", flush=True)
+                    result["fraud_cost"] = fraud_cost(pairs)
+                    print(f"  fraud side stream, median of {len(pairs)}: "
+                          f"{result['fraud_cost']['cpu_increase']:+.1%} pipeline CPU", flush=True)
                 if a.latency_seconds > 0 and a.rate > 0:
                     result["latency"] = run_latency(ctx, latency_files, counts[0], a.rate)
                     print(f"  latency: p99 written {_ms(result['latency']['written']['p99'])}", flush=True)

@@ -25,6 +25,7 @@ import struct
 import tempfile
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -429,18 +430,31 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                 log.warning("fraud step rolled back by a deadlock, attempt %d", attempt)
         return []
 
+    # the fraud step runs in its own thread with its own connection: it waits on row locks the
+    # other workers hold (a practitioner's rows are shared), and while it waits the event loop
+    # must go on decoding and liquidating
+    fraud_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fseflow-fraud")
+    fraud_conn: list[Any] = []
+
+    def fraud_step_in_thread(by_partition: dict[int, list[Any]]) -> list[dict[str, Any]]:
+        if not fraud_conn:
+            fraud_conn.append(db.connect(settings.database_url, autocommit=True))
+        return fraud_step_of(fraud_conn[0], by_partition)
+
     async def fraud_scoring(stream: Any) -> None:
         """Practitioner-day and beneficiary-day sums and scores (stream/fraud.py); offsets and
         sums in one PostgreSQL transaction per batch, so a replay adds nothing; alerts to
         fraud.alerts. A side stream: its batches are large and wait long (FSEFLOW_FRAUD_WITHIN,
-        default 2 s), so it costs few round trips to PostgreSQL per line."""
+        default 2 s), so it costs few round trips to PostgreSQL per line, and they run off the
+        event loop, so they never hold liquidation up."""
+        loop = asyncio.get_running_loop()
         async for events in stream.take_events(settings.fraud_batch, within=settings.fraud_within):
             r = resources()
             t0 = time.perf_counter()
             by_partition: dict[int, list[Any]] = defaultdict(list)
             for e in events:
                 by_partition[e.message.partition].append(e.message)
-            alerts = fraud_step_of(r["conn"], by_partition)
+            alerts = await loop.run_in_executor(fraud_thread, fraud_step_in_thread, by_partition)
             for a in alerts:
                 # keyed by who is alerted: a practitioner, or a beneficiary's pseudonymous row
                 key = str(a["practitioner"]) if "practitioner" in a else f"bene:{a['bene']}"
