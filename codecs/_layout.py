@@ -231,7 +231,10 @@ def encode_value(f: Field, value: Any, pivot_yy: int = 99) -> bytes:
         if not isinstance(value, _dt.date):
             raise ValueError(f"date expected, got {type(value).__name__}")
         yy = value.year % 100
-        if _century(yy, f.birth, pivot_yy) != value.year:
+        century = _century(yy, f.birth, pivot_yy)
+        # a person over 100 has the digits of a 20AA birth: they are written all the same, and
+        # the directory's full birth date finds them (b2-profile.md §2)
+        if century != value.year and not (f.birth and century - 100 == value.year):
             raise ValueError("year outside the two-digit window of the profile")
         return b"%02d%02d%02d" % (yy, value.month, value.day)
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool):

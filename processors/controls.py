@@ -5,11 +5,13 @@ Twin: `twin.Twin._invoice_controls` and the first loop of `twin.Twin._lines`.
 """
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 from numba import njit
 
 from fseflow.config import NJIT_INLINE
-from fseflow.days import NO_DATE
+from fseflow.days import NO_DATE, to_days
 from fseflow.processors import _hashtable as ht
 from fseflow.processors import rules
 from fseflow.processors import state as st
@@ -45,14 +47,30 @@ P_TRANSMISSION_DELAY_INSURED_PAID = P["TRANSMISSION_DELAY_INSURED_PAID"]
 P_TRANSMISSION_DELAY_TIERS_PAYANT = P["TRANSMISSION_DELAY_TIERS_PAYANT"]
 
 
+#: first day whose two-digit year could also be read a century earlier (b2-profile.md §2: a birth
+#: date is 20AA when AA <= the file's creation year, so a person over 100 reads 100 years young)
+Y2K = to_days(dt.date(2000, 1, 1))
+
+
 @njit(**NJIT_INLINE)
-def find_beneficiary(ic, i: int, bene) -> int:
-    """C16: (nir_opener, birth, rank, quality), else (NII, birth, rank, quality 1); -1 if none."""
+def _find_at(ic, i: int, bene, birth: int) -> int:
     idx = bene.index
-    bk = np.int64(ic.birth_date[i]) * 10 + ic.birth_rank[i]
+    bk = np.int64(birth) * 10 + ic.birth_rank[i]
     row = ht.get(idx.slots, ic.nir_id[i], bk, ic.quality[i], -1)
     if row < 0 and ic.nii_present[i] == 1 and ic.nii_id[i] >= 0:
         row = ht.get(idx.slots, ic.nii_id[i], bk, 1, -1)
+    return row
+
+
+@njit(**NJIT_INLINE)
+def find_beneficiary(ic, i: int, bene) -> int:
+    """C16: (nir_opener, birth, rank, quality), else (NII, birth, rank, quality 1); -1 if none.
+    A birth date read in the 2000s that matches no one is tried a century earlier: the
+    directory's full birth date tells a centenarian from a baby (profile choice)."""
+    birth = ic.birth_date[i]
+    row = _find_at(ic, i, bene, birth)
+    if row < 0 and birth != NO_DATE and birth >= Y2K:
+        row = _find_at(ic, i, bene, add_months(birth, -1200))
     return row
 
 
@@ -182,7 +200,9 @@ def invoice_controls(ic, lc, i: int, ra, cal, bene, pros, stab, rows) -> tuple[n
         if seen != NO_DATE and liq < add_months(seen, 12 * param(pa, pn, P_INVOICE_NUMBER_UNIQUENESS, liq)):
             rej |= B_C28
     entry, exit_ = ic.stay_entry_date[i], ic.stay_exit_date[i]
-    if cmax > liq or ic.birth_date[i] > cmin or (entry != NO_DATE and exit_ != NO_DATE and exit_ < entry) \
+    # the directory's birth date: a centenarian's, not the 20AA reading of its two digits
+    birth = bene.birth_date[b] if b >= 0 and bene.birth_date[b] != NO_DATE else ic.birth_date[i]
+    if cmax > liq or birth > cmin or (entry != NO_DATE and exit_ != NO_DATE and exit_ < entry) \
             or (ic.prescription_date[i] != NO_DATE and ic.prescription_date[i] > liq):
         rej |= B_C29
     limit_wd = param(pa, pn, P_TRANSMISSION_DELAY_INSURED_PAID if payee == 10 else P_TRANSMISSION_DELAY_TIERS_PAYANT, liq)

@@ -110,11 +110,19 @@ class Twin:
         return None
 
     def _find_bene(self, ic: InvoiceCols, i: int) -> Optional[_Bene]:
-        birth, rank = int(ic.birth_date[i]), int(ic.birth_rank[i])
+        birth = int(ic.birth_date[i])
+        row = self._find_at(ic, i, birth)
+        # a 20AA birth date may be a centenarian's 19AA (b2-profile.md §2): the directory tells
+        if row is None and birth != NO_DATE and from_days(birth).year >= 2000:
+            row = self._find_at(ic, i, _add_months(birth, -1200))
+        return None if row is None else _Bene(self.bene_arrays, row)
+
+    def _find_at(self, ic: InvoiceCols, i: int, birth: int) -> Optional[int]:
+        rank = int(ic.birth_rank[i])
         row = self.bene_index.get((int(ic.nir_id[i]), birth, rank, int(ic.quality[i])))
         if row is None and ic.nii_present[i] and ic.nii_id[i] >= 0:
             row = self.bene_index.get((int(ic.nii_id[i]), birth, rank, 1))
-        return None if row is None else _Bene(self.bene_arrays, row)
+        return row
 
     # -- the run ---------------------------------------------------------------------
     def run(self, ic: InvoiceCols, lc: LineCols, state: State) -> Outcome:
@@ -280,7 +288,8 @@ class Twin:
                 rejects.add("C28")
         # C29: dates
         entry, exit_ = int(ic.stay_entry_date[i]), int(ic.stay_exit_date[i])
-        if (any(d > liq for d in care) or any(int(ic.birth_date[i]) > d for d in care)
+        birth = bene.birth if bene is not None and bene.birth != NO_DATE else int(ic.birth_date[i])
+        if (any(d > liq for d in care) or any(birth > d for d in care)
                 or (entry != NO_DATE and exit_ != NO_DATE and exit_ < entry)
                 or (ic.prescription_date[i] != NO_DATE and ic.prescription_date[i] > liq)):
             rejects.add("C29")

@@ -134,3 +134,23 @@ def test_pf_annual_cap_counts_across_invoices(tmp_path: Path) -> None:
         invs = [BASE | {"invoice_number": k, "lines": [G | {"care_date": d}]} for k, d in enumerate(days, 1)]
         out = outcome(impl, invs, tmp_path, state=state)
         assert [int(x) for x in out.money[:, 7]] == [200, 100, 0]  # M_PF: 47 + 2 + 1 = the 50.00 cap
+
+
+# a woman born in 1924: in a 2025 file her birth date reads 24 → 2024 (b2-profile.md §2)
+CENTENARIAN = {"nir": "2240483137011", "birth_date": "1924-04-12", "sex": 2}
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_a_centenarian_is_found_on_the_directory_birth_date(impl, tmp_path: Path) -> None:
+    benes = (BENE, CENTENARIAN)
+    read = BASE | {"nir": CENTENARIAN["nir"], "birth_date": "2024-04-12"}  # the decoder's 20AA reading
+    out = outcome(impl, [read], tmp_path, benes=benes)
+    assert out.inv_rejects[0] == 0 and out.inv_status[0] == 1  # no C16, and no C29 (born after the care)
+    assert out.inv_bene[0] == 1
+    # the century step is only a fallback: another day still matches no one
+    out = outcome(impl, [read | {"birth_date": "2024-04-13"}], tmp_path, benes=benes)
+    assert names(out.inv_rejects[0]) == {"C16"}
+    # and a baby of 2024 with that NIR, if the directory holds one, is found first
+    baby = CENTENARIAN | {"birth_date": "2024-04-12"}
+    out = outcome(impl, [read], tmp_path, benes=(BENE, CENTENARIAN, baby))
+    assert out.inv_rejects[0] == 0 and out.inv_bene[0] == 2
