@@ -5,7 +5,8 @@ practitioner-day sums equal the décompte lines in PostgreSQL (nothing missing, 
 doubled, also across a SIGKILLed worker), the hyperactive nurse of the ground truth is
 alerted with F01 as the first explanation, the beneficiary-days with a hit are kept (and only
 they), the drug dispensings equal those counted from the lines, and the dead beneficiaries'
-care is alerted (F04).
+care is alerted (F04). And liquidation never waits for it: with the fraud offsets locked by
+another session, every décompte is still written.
 """
 from __future__ import annotations
 
@@ -150,3 +151,25 @@ def _same_beneficiary_sums(flow: Path, bene_days: list, dispensed: list) -> None
     assert dp.bene.shape[0] > 100 and (dp.cip13 > 3400900000000).all()
     assert [tuple(map(int, (b, c))) + (d,) + tuple(map(int, (p, x))) for b, c, d, p, x in dispensed] == list(zip(
         dp.bene.tolist(), dp.cip13.tolist(), map(from_days, dp.day.tolist()), dp.ps.tolist(), dp.boxes.tolist()))
+
+
+def test_liquidation_goes_on_while_the_fraud_step_waits_on_a_lock(fraud_flow: Path, fresh_db: str,
+                                                                   kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Fraud is a side stream: while another session holds the fraud offsets locked (as another
+    worker's batch does), every décompte is still written; once released, every line is counted."""
+    db.load_reference(fresh_db, fraud_flow / "beneficiaries.csv", fraud_flow / "professionals.csv")
+    settings = Settings(kafka_bootstrap=kafka_bootstrap, database_url=fresh_db, partitions=4,
+                        prefix=f"t{uuid.uuid4().hex[:8]}.", batch_within=0.02, fraud_within=0.1)
+    files = b2_files(fraud_flow)
+    with Workers(settings, tmp_path) as workers, db.connect(fresh_db) as conn, \
+            db.connect(fresh_db) as locker:
+        locker.execute("LOCK TABLE fraud_offsets IN ACCESS EXCLUSIVE MODE")  # held until rollback
+        ingest(files, settings)
+        wait_drained(conn, len(files), workers, timeout=300)
+        blocked = _sums(conn)
+        assert blocked["want"] > 5_000 and blocked["lines"] == 0
+        assert workers.alive(), workers.log_tail()
+        locker.rollback()
+        wait_drained(conn, len(files), workers, timeout=300, fraud=True)
+        sums = _sums(conn)
+        assert sums["lines"] == sums["want"]
