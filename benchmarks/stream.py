@@ -183,10 +183,12 @@ class RssSampler:
 class CpuMeter:
     """CPU seconds used on the machine between start() and stop(), by kind of process."""
 
-    def __init__(self, worker_pids: list[int], own_backends: tuple[int, ...] = ()) -> None:
+    def __init__(self, worker_pids: list[int], own_backends: tuple[int, ...] = (), conn: Any = None) -> None:
         self.worker_pids = set(worker_pids)
         # the PostgreSQL backends serving the benchmark's polling: its cost, not the pipeline's
         self.own_backends = set(own_backends)
+        self.conn = conn  # to find the fraud side stream's backends (by application_name)
+        self.fraud_backends: set[int] = set()
         self.t0 = 0.0
         self.seconds = 0.0
         self.start_times: dict[tuple[int, float], float] = {}
@@ -199,7 +201,7 @@ class CpuMeter:
         if p.pid == os.getpid() or p.pid in self.own_backends:
             return "benchmark (ingest, polling)"
         if name.startswith("postgres"):
-            return "postgresql"
+            return FRAUD_PG if p.pid in self.fraud_backends else "postgresql"
         if "tansu" in name:
             return "broker (tansu)"
         if "py-spy" in name:
@@ -209,12 +211,24 @@ class CpuMeter:
     def _snapshot(self) -> dict[tuple[int, float], tuple[str, float]]:
         import psutil
 
+        from fseflow.stream.app import FRAUD_THREAD
+
+        if self.conn is not None:
+            self.fraud_backends |= {r[0] for r in self.conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (FRAUD_THREAD,))}
+            self.conn.commit()
         out = {}
         for p in psutil.process_iter(["name", "ppid", "cpu_times", "create_time"]):
             t = p.info.get("cpu_times")
             if t is None:
                 continue
-            out[(p.pid, p.info["create_time"])] = (self._kind(p), t.user + t.system)
+            kind, used = self._kind(p), t.user + t.system
+            if p.pid in self.worker_pids:
+                # the fraud step's thread (named for the OS by the worker): its own CPU
+                fraud = _thread_cpu(p, FRAUD_THREAD)
+                out[(p.pid, -p.info["create_time"])] = (FRAUD_THREAD_KIND, fraud)
+                used -= fraud
+            out[(p.pid, p.info["create_time"])] = (kind, used)
         return out
 
     def start(self) -> "CpuMeter":
@@ -231,6 +245,22 @@ class CpuMeter:
         self.by_kind = {k: round(v, 2) for k, v in used.most_common()}
         return {"wall_s": self.seconds, "cpu_s": self.by_kind,
                 "machine_busy": sum(used.values()) / (cores * self.seconds) if self.seconds else None}
+
+
+def _thread_cpu(p: Any, name: str) -> float:
+    """CPU seconds of process p's threads whose OS name is `name` (Linux; 0 elsewhere)."""
+    total = 0.0
+    try:
+        for t in p.threads():
+            try:
+                comm = Path(f"/proc/{p.pid}/task/{t.id}/comm").read_text().strip()
+            except OSError:
+                continue
+            if comm == name:
+                total += t.user_time + t.system_time
+    except Exception:  # noqa: BLE001 - a process that ended: nothing to add
+        return 0.0
+    return total
 
 
 def drained_since(conn: Any, since: float) -> tuple[int, float]:
@@ -448,7 +478,7 @@ def run_throughput(ctx: Context, files: list[FlowFile], workers: int, profile: b
         time.sleep(IDLE_SAMPLE_S)
         idle_used = idle.stop()
         prof = Profiler([p.pid for p in w.procs], ctx.out / name) if profile else None
-        cpu = CpuMeter([p.pid for p in w.procs], own_backends=(conn.info.backend_pid,)).start()
+        cpu = CpuMeter([p.pid for p in w.procs], own_backends=(conn.info.backend_pid,), conn=conn).start()
         since = time.time()
         t0 = time.perf_counter()
         sent = ingest([f.path for f in files], settings)
@@ -480,7 +510,11 @@ def run_throughput(ctx: Context, files: list[FlowFile], workers: int, profile: b
 
 
 #: the processes of the pipeline in CpuMeter's kinds (not the benchmark's polling nor a profiler)
-PIPELINE_KINDS = ("workers", "postgresql", "broker (tansu)")
+FRAUD_THREAD_KIND = "workers: fraud thread"
+FRAUD_PG = "postgresql: fraud backend"
+#: the fraud side stream's own CPU, read from its thread and its PostgreSQL backend
+FRAUD_KINDS = (FRAUD_THREAD_KIND, FRAUD_PG)
+PIPELINE_KINDS = ("workers", "postgresql", "broker (tansu)") + FRAUD_KINDS
 
 
 def fraud_cost(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
@@ -506,13 +540,22 @@ def fraud_cost(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, 
     rows = []
     for on, off in pairs:
         v_on, v_off = view(on), view(off)
+        own = sum(v_on["cpu_s"].get(k, 0.0) for k in FRAUD_KINDS)
         rows.append({"on": v_on, "off": v_off, "cpu_increase": added(v_on, v_off, "pipeline_cpu_s"),
+                     # same run, no pairing: the side stream's own thread and backend / the rest
+                     "own_cpu_s": own, "own_share": own / max(v_on["pipeline_cpu_s"] - own, 1e-9),
                      "work_increase": added(v_on, v_off, "work_cpu_s"),
                      "time_increase": added(v_on, v_off, "elapsed_s"),
                      "decomptes_increase": added(v_on, v_off, "decomptes_s")})
     med = lambda k: float(statistics.median(r[k] for r in rows))
     return {"workers": pairs[0][0]["workers"], "pairs": rows, "cpu_increase": med("cpu_increase"),
-            "work_increase": med("work_increase"),
+            "work_increase": med("work_increase"), "own_share": med("own_share"),
+            # what the side stream adds outside its thread and backend (fse.lines through the broker,
+            # the features in the liquidate step), pooled over the pairs: noisy
+            "broker_increase": sum(r["on"]["cpu_s"].get("broker (tansu)", 0.0) for r in rows)
+            / max(sum(r["off"]["pipeline_cpu_s"] for r in rows), 1e-9)
+            - sum(r["off"]["cpu_s"].get("broker (tansu)", 0.0) for r in rows)
+            / max(sum(r["off"]["pipeline_cpu_s"] for r in rows), 1e-9),
             "time_increase": med("time_increase"), "decomptes_increase": med("decomptes_increase")}
 
 
@@ -624,6 +667,10 @@ def report(r: dict[str, Any]) -> str:
             f"{fc['work_increase']:+.1%}; time "
             f"until the décomptes are written {fc['decomptes_increase']:+.1%}, until the fraud sums are complete "
             f"{fc['time_increase']:+.1%}")
+        add(f"   the side stream's own CPU (its thread in the workers, its PostgreSQL backend) over the rest of "
+            f"the pipeline's in the same run: " + ", ".join(f"{p['own_share']:+.1%}" for p in fc["pairs"])
+            + f"; median {fc['own_share']:+.1%}. Broker CPU added (fse.lines), pooled, as a share of the "
+            f"pipeline off: {fc['broker_increase']:+.1%}")
         add("   CPU by process, off → on, summed over the pairs: " + ", ".join(
             f"{k} {sum(p['off']['cpu_s'].get(k, 0.0) for p in fc['pairs']):.1f} → "
             f"{sum(p['on']['cpu_s'].get(k, 0.0) for p in fc['pairs']):.1f} s" for k in PIPELINE_KINDS))
