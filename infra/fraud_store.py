@@ -93,20 +93,21 @@ ON CONFLICT (bene, day) DO UPDATE SET lines = t.lines + EXCLUDED.lines,
 RETURNING bene, day, at_stake_cents, f03, f04, max_identical, boxes, pharmacies, score
 """
 _DISPENSE = """
-INSERT INTO fraud_dispensings AS t SELECT * FROM stage_fraud_dispensings ORDER BY bene, cip13, day, ps
-ON CONFLICT (bene, cip13, day, ps) DO UPDATE SET boxes = t.boxes + EXCLUDED.boxes
+INSERT INTO fraud_drug_months AS t (bene, cip13, month, boxes, pharmacies)
+SELECT bene, cip13, date_trunc('month', day)::date, sum(boxes), array_agg(DISTINCT ps ORDER BY ps)
+  FROM stage_fraud_dispensings GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+ON CONFLICT (bene, cip13, month) DO UPDATE SET boxes = t.boxes + EXCLUDED.boxes,
+    pharmacies = ARRAY(SELECT DISTINCT x FROM unnest(t.pharmacies || EXCLUDED.pharmacies) x ORDER BY x),
+    updated_at = clock_timestamp()
 """
 #: more days than any day number spans: (bene, day) as one sortable int64 key
 _DAY_SPAN = 1 << 20
 # F09 of each beneficiary-day the step dispensed drugs on: for each of its drugs, the boxes and
-# pharmacies of the month up to that day; the worst drug counts
+# pharmacies of the care month so far (fraud.md: beneficiary × CIP13 × month); the worst drug counts
 _F09 = """
-SELECT s.bene, s.day, max(x.boxes), max(x.pharmacies)
+SELECT s.bene, s.day, max(m.boxes), max(cardinality(m.pharmacies))
   FROM (SELECT DISTINCT bene, cip13, day FROM stage_fraud_dispensings) s
- CROSS JOIN LATERAL (
-       SELECT sum(t.boxes) AS boxes, count(DISTINCT t.ps) AS pharmacies FROM fraud_dispensings t
-        WHERE t.bene = s.bene AND t.cip13 = s.cip13 AND t.day >= date_trunc('month', s.day)::date
-          AND t.day <= s.day) x
+  JOIN fraud_drug_months m ON m.bene = s.bene AND m.cip13 = s.cip13 AND m.month = date_trunc('month', s.day)::date
  GROUP BY 1, 2
 """
 

@@ -86,3 +86,29 @@ def test_act_ids_are_the_sorted_distinct_codes() -> None:
     acts = np.array([b"AMI", b"G", b"AMI", b"PH7", b"C", b"MCG"], "S5")
     codes, ids = fraud.act_ids(acts)
     assert codes.tolist() == [b"AMI", b"C", b"G", b"MCG", b"PH7"] and codes[ids].tolist() == acts.tolist()
+
+
+@pytest.mark.slow
+def test_drug_months_add_boxes_and_pharmacies_across_steps_in_postgresql(fresh_db: str) -> None:
+    """F09 at its grain in PostgreSQL (fraud_drug_months): the boxes of one drug for one
+    beneficiary add up over the month across steps, the pharmacies are a set, and the day whose
+    dispensing takes the month past a threshold is kept with the month's figures."""
+    from fseflow.infra import db, fraud_store
+
+    def step(conn, k: int, *rows: dict[str, object]) -> None:
+        with conn.transaction():
+            fraud_store.add_step(conn, "t", {0: (k, {})}, fraud.step_sums(lines(*rows)))
+
+    drug = {"cip13": CIP_A, "speciality": PHARMACY, "act": b"PH4"}
+    with db.connect(fresh_db, autocommit=True) as conn:
+        step(conn, 1, drug | {"quantity": 4, "ps": 7, "practitioner": 7})
+        step(conn, 2, drug | {"quantity": 3, "ps": 8, "practitioner": 8, "care_date": DAY + 1},
+             drug | {"quantity": 1, "ps": 7, "practitioner": 7, "care_date": DAY + 1, "cip13": CIP_B})
+        step(conn, 3, drug | {"quantity": 1, "ps": 8, "practitioner": 8, "care_date": DAY + 2})
+        months = conn.execute("SELECT cip13, boxes, pharmacies FROM fraud_drug_months WHERE bene = 1"
+                              " ORDER BY cip13").fetchall()
+        days = conn.execute("SELECT day - date '1970-01-01', boxes, pharmacies FROM fraud_beneficiary_days"
+                            " WHERE bene = 1 ORDER BY day").fetchall()
+    assert months == [(CIP_A, 8, [7, 8]), (CIP_B, 1, [7])]
+    # day 1: 4 boxes, no hit, not kept; day 2: 7 boxes > 6, kept; day 3: the month's 8 boxes
+    assert days == [(DAY + 1, 7, 2), (DAY + 2, 8, 2)]

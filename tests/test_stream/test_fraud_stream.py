@@ -77,8 +77,8 @@ def test_fraud_side_stream_counts_every_line_once_and_alerts(fraud_flow: Path, f
         month_alerts = {a["practitioner"]: a for m in months for a in fraud_store.top_month(conn, m, 50)}
         bene_days = conn.execute("SELECT bene, day, lines, f03, f04, max_identical, boxes, pharmacies, score"
                                  " FROM fraud_beneficiary_days ORDER BY bene, day").fetchall()
-        dispensed = conn.execute("SELECT bene, cip13, day, ps, boxes FROM fraud_dispensings"
-                                 " ORDER BY bene, cip13, day, ps").fetchall()
+        dispensed = conn.execute("SELECT bene, cip13, month, boxes, pharmacies FROM fraud_drug_months"
+                                 " ORDER BY bene, cip13, month").fetchall()
         bene_alerts = fraud_store.top_beneficiaries(conn, n=10_000)
         busiest = conn.execute("SELECT practitioner, ps, speciality, day, minutes_hundredths / 100, lines, score"
                                " FROM fraud_practitioner_days ORDER BY minutes_hundredths DESC LIMIT 5").fetchall()
@@ -149,8 +149,13 @@ def _same_beneficiary_sums(flow: Path, bene_days: list, dispensed: list) -> None
         assert score > 0
     dp = fraud.dispensings(cols)
     assert dp.bene.shape[0] > 100 and (dp.cip13 > 3400900000000).all()
-    assert [tuple(map(int, (b, c))) + (d,) + tuple(map(int, (p, x))) for b, c, d, p, x in dispensed] == list(zip(
-        dp.bene.tolist(), dp.cip13.tolist(), map(from_days, dp.day.tolist()), dp.ps.tolist(), dp.boxes.tolist()))
+    # F09's grain: beneficiary × CIP13 × month, the boxes and the distinct pharmacies
+    want: dict[tuple[int, int, object], tuple[int, set[int]]] = {}
+    for b, c, d, p, x in zip(dp.bene.tolist(), dp.cip13.tolist(), dp.day.tolist(), dp.ps.tolist(), dp.boxes.tolist()):
+        boxes, shops = want.get((b, c, from_days(d).replace(day=1)), (0, set()))
+        want[(b, c, from_days(d).replace(day=1))] = (boxes + x, shops | {p})
+    assert [(int(b), int(c), m, int(x), list(p)) for b, c, m, x, p in dispensed] == [
+        (b, c, m, x, sorted(shops)) for (b, c, m), (x, shops) in sorted(want.items())]
 
 
 def test_liquidation_goes_on_while_the_fraud_step_waits_on_a_lock(fraud_flow: Path, fresh_db: str,
