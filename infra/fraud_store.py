@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 import orjson
 import psycopg
-from fseflow.processors import fraud as fk
-from fseflow.stream import fraud, fraud_month
-from fseflow.stream.fraud_month import MonthFacts
 
 from fseflow.days import from_days, to_days
 from fseflow.infra.pgcopy import copy_into
+from fseflow.processors import fraud as fk
+from fseflow.stream import fraud, fraud_month
+from fseflow.stream.fraud_month import MonthFacts
 
 _CREATE = ("CREATE TEMP TABLE IF NOT EXISTS stage_fraud_days (practitioner bigint, day date, ps bigint,"
            " speciality smallint, minutes_hundredths bigint, lines bigint, amo_cents bigint, at_stake_cents bigint,"

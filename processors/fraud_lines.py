@@ -3,8 +3,8 @@
 One row per invoice line, columnar: who billed and who performed it, for whom, which act on
 which day, the amount at stake, and the rule hits liquidation already found (C45: same act
 same day by two PS → F03; C18 care after death and C46 care during a stay → F04), and the drug
-(CIP13) of a pharmacy line (F09). The liquidate
-agent sends these rows to the fraud side stream. Pure numpy.
+(CIP13) of a pharmacy line (F09). The liquidate agent sends these rows to the fraud side stream.
+Pure numpy.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ date, the share rule), F06 repeated identical acts (within a step's batch). The 
 (F02, F10) need every practitioner of a peer group: stream/fraud_month.py scores them.
 
 The beneficiary side (fraud.md §4, `fraud_beneficiary_days`): F03, F04 and F06 per beneficiary
-and care date, and F09, boxes of one drug (CIP13) dispensed in the month to date and the
+and care date, and F09, boxes of one drug (CIP13) dispensed in the care month so far and the
 pharmacies that dispensed it.
 """
 from __future__ import annotations
@@ -20,6 +20,7 @@ from functools import cache
 from typing import Any, NamedTuple
 
 import numpy as np
+
 from fseflow.processors import fraud as fk
 from fseflow.processors.tables import read_table
 
@@ -288,8 +289,8 @@ def score_days(minutes: np.ndarray, f03: np.ndarray, f04: np.ndarray, max_identi
 def score_bene_days(f03: np.ndarray, f04: np.ndarray, max_identical: np.ndarray, boxes: np.ndarray,
                     pharmacies: np.ndarray) -> Scored:
     """Scores of beneficiary-days from their running totals: F03, F04 and F06 rule hits, and F09
-    from the month to date of the drugs dispensed that day (`boxes`: the most boxes of one CIP13,
-    `pharmacies`: the most pharmacies that dispensed one CIP13)."""
+    from the care month so far of the drugs dispensed that day (`boxes`: the most boxes of one
+    CIP13, `pharmacies`: the most pharmacies that dispensed one CIP13)."""
     w = fk.weights()
     hits = np.zeros((f03.shape[0], fk.N_INDICATORS), np.float64)
     hits[f03 > 0, fk.F03] = 1.0

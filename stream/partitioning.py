@@ -13,17 +13,11 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
 
-def _partition(h: np.ndarray, partitions: int) -> np.ndarray:
-    """splitmix64's finaliser over uint64 keys, modulo the partition count (int32)."""
-    with np.errstate(over="ignore"):
-        h = (h ^ (h >> np.uint64(30))) * _M1
-        h = (h ^ (h >> np.uint64(27))) * _M2
-        h ^= h >> np.uint64(31)
-    return (h % np.uint64(partitions)).astype(np.int32)
-
-
 def beneficiary_partition(nir_id: np.ndarray, rang: np.ndarray, partitions: int) -> np.ndarray:
     """Partition per invoice (int32), from the decoded `nir_id` and `rang` columns."""
     with np.errstate(over="ignore"):
         h = nir_id.astype(np.int64).view(np.uint64) * np.uint64(1000) + rang.astype(np.uint64)
-    return _partition(h, partitions)
+        h = (h ^ (h >> np.uint64(30))) * _M1
+        h = (h ^ (h >> np.uint64(27))) * _M2
+        h ^= h >> np.uint64(31)
+    return (h % np.uint64(partitions)).astype(np.int32)

@@ -80,4 +80,5 @@ class Settings:
                 "FSEFLOW_BATCH_WITHIN": str(self.batch_within), "FSEFLOW_FETCH_WAIT_MS": str(self.fetch_wait_ms),
                 "FSEFLOW_METRICS_PORT": str(self.metrics_port), "FSEFLOW_SNAPSHOT_EVERY": str(self.snapshot_every),
                 "FSEFLOW_FRAUD": "1" if self.fraud else "0", "FSEFLOW_FRAUD_BATCH": str(self.fraud_batch),
-                "FSEFLOW_FRAUD_WITHIN": str(self.fraud_within)}
+                "FSEFLOW_FRAUD_WITHIN": str(self.fraud_within),
+                "FSEFLOW_FRAUD_MONTH_EVERY": str(self.fraud_month_every)}
