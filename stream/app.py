@@ -122,8 +122,7 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
     from fseflow.infra import fraud_store
     from fseflow.infra import ledger as ledger_store
     from fseflow.codecs import batch
-    from fseflow.processors import fraud_lines
-    from fseflow.stream import fraud as fraud_step
+    from fseflow.stream import fraud_feed
     from fseflow.processors import payments
     from fseflow.processors.reference import compile_reference
     from fseflow.stream import decode as dec
@@ -165,6 +164,8 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
     t_lines = app.topic(topics.lines, partitions=P)
 
     ctx: dict[str, Any] = {}
+    # a worker that liquidates and scores hands the features over in memory (stream/fraud_feed.py)
+    feed = fraud_feed.Feed(settings.fraud_batch) if settings.fraud and {"liquidate", "fraud"} <= set(roles) else None
 
     def resources() -> dict[str, Any]:
         # loaded on first use, inside the worker (not at import): the directory is big
@@ -191,6 +192,10 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: set, **kwargs: Any) -> None:
         owned.update(tp.partition for tp in assigned if tp.topic == topics.invoices)
+        if feed is not None:
+            # records of these partitions a previous owner sent but never scored (it crashed, or
+            # lost them mid-step) are read back from the broker by the next fraud step
+            feed.catch_up.update(tp.partition for tp in assigned if tp.topic == topics.invoices)
         # tells a supervising process (stream/runner.py) that this worker has joined and is ready
         ready = os.environ.get("FSEFLOW_READY_FILE")
         if ready:
@@ -327,6 +332,17 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
         if err is None:
             changelog_end[msg.partition()] = max(changelog_end.get(msg.partition(), -1), msg.offset())
 
+    def lines_delivered(p: int, cols: dict[str, np.ndarray]) -> Any:
+        delivery = resources()["delivery"]
+        if feed is None:
+            return delivery
+
+        def on_delivery(err: Any, msg: Any) -> None:
+            delivery(err, msg)
+            if err is None:
+                feed.hand(msg.partition(), fraud_feed.Record(msg.offset(), p, cols))
+        return on_delivery
+
     async def liquidate(stream: Any) -> None:
         async for events in stream.take_events(settings.liquidate_batch, within=settings.batch_within):
             r = resources()
@@ -371,9 +387,10 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                 if out.lines and out.lines["ps"].shape[0]:
                     # the fraud side stream's features: one record per step, in the liquidate
                     # partition (the fraud sums live in PostgreSQL, any worker adds to any row;
-                    # one record rather than one per billing-PS partition costs the broker less)
+                    # one record rather than one per billing-PS partition costs the broker less);
+                    # once acknowledged, handed to this worker's fraud step in memory
                     prod.produce(topics.lines, value=batch.pack({"liq_partition": p}, out.lines),
-                                 key=_key(p), partition=p, on_delivery=delivery)
+                                 key=_key(p), partition=p, on_delivery=lines_delivered(p, out.lines))
                 changelogs.append((p, out.changelog))
             # every décompte of the step is acknowledged before any changelog record is sent: a crash
             # in between replays the step from the old state, never skips its décomptes
@@ -414,35 +431,6 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                 ledger_store.write_entries(r["conn"], payments.entries(records))
             metrics.record_batch("ledger", events, time.perf_counter() - t0, highwater)
 
-    def fraud_step_of(conn: Any, by_partition: dict[int, list[Any]]) -> list[dict[str, Any]]:
-        """A batch of every partition this worker holds, in one transaction with their offsets.
-        A practitioner's rows are shared between workers: a deadlock with another worker rolls
-        the batch back, and it runs again."""
-        for attempt in range(1, 6):
-            try:
-                with conn.transaction():
-                    offsets: dict[int, tuple[int, dict[str, int]]] = {}
-                    parts = []
-                    for q in sorted(by_partition):
-                        next_offset, marks = fraud_store.read_offsets(conn, app_id, q)
-                        todo = [m for m in sorted(by_partition[q], key=lambda m: m.offset) if m.offset >= next_offset]
-                        if not todo:
-                            continue
-                        for m in todo:
-                            meta, cols = batch.unpack(m.value)
-                            parts.append(fraud_lines.select(cols, fraud_store.fresh(cols, int(meta["liq_partition"]),
-                                                                                    marks)))
-                        offsets[q] = (todo[-1].offset + 1, marks)
-                    if not offsets:
-                        return []
-                    cols = {k: np.concatenate([c[k] for c in parts]) for k in parts[0]}
-                    return fraud_store.add_step(conn, app_id, offsets, fraud_step.step_sums(cols))
-            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
-                if attempt == 5:
-                    raise
-                log.warning("fraud step rolled back by a deadlock, attempt %d", attempt)
-        return []
-
     # the fraud step runs in its own thread with its own connection: it waits on row locks the
     # other workers hold (a practitioner's rows are shared), and while it waits the event loop
     # must go on decoding and liquidating
@@ -450,42 +438,71 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
     # from the thread's and the backend's counters)
     fraud_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=FRAUD_THREAD,
                                       initializer=_name_os_thread, initargs=(FRAUD_THREAD,))
-    fraud_conn: list[Any] = []
+    fraud_io: dict[str, Any] = {}
 
-    def fraud_step_in_thread(by_partition: dict[int, list[Any]]) -> list[dict[str, Any]]:
-        if not fraud_conn:
-            fraud_conn.append(db.connect(settings.database_url, autocommit=True, application_name=FRAUD_THREAD))
-        return fraud_step_of(fraud_conn[0], by_partition)
+    def fraud_step_in_thread(records: dict[int, list[fraud_feed.Record]],
+                             catch_up: set[int]) -> tuple[list[dict[str, Any]], int]:
+        if not fraud_io:
+            fraud_io["conn"] = db.connect(settings.database_url, autocommit=True, application_name=FRAUD_THREAD)
+            fraud_io["lines"] = fraud_feed.LinesLog(settings.kafka_bootstrap, topics.lines, f"{app.conf.id}-lines",
+                                                    settings.restore_timeout)
+        return fraud_feed.step(fraud_io["conn"], app_id, records, catch_up, fraud_io["lines"])
+
+    def send_alerts(alerts: list[dict[str, Any]]) -> None:
+        prod = resources()["producer"]
+        for a in alerts:
+            # keyed by who is alerted: a practitioner, or a beneficiary's pseudonymous row
+            key = str(a["practitioner"]) if "practitioner" in a else f"bene:{a['bene']}"
+            prod.produce(topics.alerts, value=orjson.dumps(a), key=key.encode())
+        if alerts:
+            prod.poll(0)
 
     async def fraud_scoring(stream: Any) -> None:
-        """Practitioner-day and beneficiary-day sums and scores (stream/fraud.py); offsets and
-        sums in one PostgreSQL transaction per batch, so a replay adds nothing; alerts to
-        fraud.alerts. A side stream: its batches are large and wait long (FSEFLOW_FRAUD_WITHIN,
-        default 2 s), so it costs few round trips to PostgreSQL per line, and they run off the
-        event loop, so they never hold liquidation up."""
+        """A worker that scores only: the fraud step over the `fse.lines` records faust reads."""
         loop = asyncio.get_running_loop()
         async for events in stream.take_events(settings.fraud_batch, within=settings.fraud_within):
-            r = resources()
             t0 = time.perf_counter()
-            by_partition: dict[int, list[Any]] = defaultdict(list)
+            records: dict[int, list[fraud_feed.Record]] = defaultdict(list)
             for e in events:
-                by_partition[e.message.partition].append(e.message)
-            alerts = await loop.run_in_executor(fraud_thread, fraud_step_in_thread, by_partition)
-            for a in alerts:
-                # keyed by who is alerted: a practitioner, or a beneficiary's pseudonymous row
-                key = str(a["practitioner"]) if "practitioner" in a else f"bene:{a['bene']}"
-                r["producer"].produce(topics.alerts, value=orjson.dumps(a), key=key.encode())
-            if alerts:
-                r["producer"].poll(0)
+                meta, cols = batch.unpack(e.message.value)
+                records[e.message.partition].append(fraud_feed.Record(e.message.offset, int(meta["liq_partition"]),
+                                                                      cols))
+            alerts, _ = await loop.run_in_executor(fraud_thread, fraud_step_in_thread, records, set())
+            send_alerts(alerts)
             metrics.record_batch("fraud", events, time.perf_counter() - t0, highwater)
+
+    async def fraud_pump() -> None:
+        """Practitioner-day and beneficiary-day sums and scores (stream/fraud.py) over the
+        features this worker's liquidate step handed over: offsets and sums in one PostgreSQL
+        transaction per step, so a replay adds nothing; alerts to fraud.alerts. A side stream:
+        a step every FSEFLOW_FRAUD_WITHIN s (default 2 s) costs few round trips to PostgreSQL per
+        line, and it runs off the event loop, so it never holds liquidation up."""
+        assert feed is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(settings.fraud_within)
+            records, catch_up, handed_at = feed.take()
+            if not records and not catch_up:
+                continue
+            t0 = time.perf_counter()
+            try:
+                alerts, counted = await loop.run_in_executor(fraud_thread, fraud_step_in_thread, records, catch_up)
+            except Exception:  # PostgreSQL or the broker away: the records wait on the broker
+                log.exception("fraud step failed; its records are read back from %s next time", topics.lines)
+                feed.put_back(records, catch_up)
+                continue
+            send_alerts(alerts)
+            metrics.record_side_step("fraud", topics.lines, counted, time.perf_counter() - t0, handed_at)
 
     agents = {"decode": (t_lots, decode_files), "liquidate": (t_invoices, liquidate), "sink": (t_sink, sink),
               "ledger": (t_ledger, ledger), "fraud": (t_lines, fraud_scoring)}
     for role in roles:
-        if role == "fraud" and not settings.fraud:
+        if role == "fraud" and (not settings.fraud or feed is not None):
             continue
         topic, fn = agents[role]
         app.agent(topic, name=f"fseflow.{role}")(fn)
+    if feed is not None:
+        app.task(fraud_pump)
     if "fraud" in roles and settings.fraud and settings.fraud_month_every > 0:
         since: list[Any] = [None]
 

@@ -119,6 +119,17 @@ def record_batch(agent: str, events: list[Any], seconds: float, highwater: Any =
         logging.getLogger("fseflow.stream").info("agents: %s", summary())
 
 
+def record_side_step(agent: str, topic: str, records: int, seconds: float, handed_at: dict[int, float]) -> None:
+    """One step of an in-process side stream (the fraud step): records counted, time spent, and
+    per partition how long its oldest record waited since it was handed over (the lag)."""
+    now = time.time()
+    BATCH.labels(agent).observe(records)
+    AGENT_SECONDS.labels(agent).inc(seconds)
+    LAST_COMMIT.labels(agent).set(now)
+    for partition, at in handed_at.items():
+        LAG_SECONDS.labels(topic, str(partition)).set(max(0.0, now - at))
+
+
 _last_log = [time.time()]
 
 

@@ -47,21 +47,27 @@ def _sums(conn) -> dict[str, int]:
     return {"lines": int(lines), "want": int(want), "f04": int(f04)}
 
 
-@pytest.mark.parametrize("kill", [False, True], ids=["straight", "worker-killed"])
+@pytest.mark.parametrize("kill, roles", [(False, None), (True, None), (False, ["decode,liquidate,sink,ledger", "fraud"])],
+                         ids=["straight", "worker-killed", "scoring-worker"])
 def test_fraud_side_stream_counts_every_line_once_and_alerts(fraud_flow: Path, fresh_db: str, kafka_bootstrap: str,
-                                                             tmp_path: Path, kill: bool) -> None:
+                                                             tmp_path: Path, kill: bool, roles: list[str] | None) -> None:
+    """One worker scores the features its liquidate step hands over in memory, read back from
+    the broker after a SIGKILL; or a worker that scores only reads them from `fse.lines`."""
     db.load_reference(fresh_db, fraud_flow / "beneficiaries.csv", fraud_flow / "professionals.csv")
     settings = Settings(kafka_bootstrap=kafka_bootstrap, database_url=fresh_db, partitions=4,
                         prefix=f"t{uuid.uuid4().hex[:8]}.", batch_within=0.02)
     files = b2_files(fraud_flow)
-    with Workers(settings, tmp_path, loglevel="info") as workers, db.connect(fresh_db) as conn:
+    with Workers(settings, tmp_path, loglevel="info", roles=roles) as workers, db.connect(fresh_db) as conn:
         if kill:
-            ingest(files[: len(files) // 2], settings)
-            deadline = time.monotonic() + 120
-            while _sums(conn)["lines"] < 500:
-                assert workers.alive() and time.monotonic() < deadline, workers.log_tail()
-                time.sleep(0.05)
-            workers.stop(workers.procs[0], kill=True)
+            # the worker is killed with features it liquidated but never scored (its fraud step
+            # waits on a lock): its successor reads them back from the broker
+            with db.connect(fresh_db) as locker:
+                locker.execute("LOCK TABLE fraud_offsets IN ACCESS EXCLUSIVE MODE")
+                ingest(files[: len(files) // 2], settings)
+                wait_drained(conn, len(files) // 2, workers, timeout=300)
+                workers.stop(workers.procs[0], kill=True)
+                locker.rollback()
+            assert _sums(conn)["lines"] == 0
             ingest(files[len(files) // 2:], settings)
             workers.start()
         else:
@@ -69,6 +75,8 @@ def test_fraud_side_stream_counts_every_line_once_and_alerts(fraud_flow: Path, f
         wait_drained(conn, len(files), workers, timeout=300, fraud=True)
         sums = _sums(conn)
         assert sums["lines"] == sums["want"] > 5_000
+        if kill:
+            assert "records read back from the broker" in (tmp_path / "worker-1.log").read_text()
         assert sums["f04"] > 0   # care after death (C18) is a fraud hit as well as a reject
         alerts = top_alerts(conn, n=50)
         months = fraud_store.active_months(conn)
@@ -178,3 +186,77 @@ def test_liquidation_goes_on_while_the_fraud_step_waits_on_a_lock(fraud_flow: Pa
         wait_drained(conn, len(files), workers, timeout=300, fraud=True)
         sums = _sums(conn)
         assert sums["lines"] == sums["want"]
+
+
+def test_the_fraud_step_reads_back_from_the_broker_what_memory_misses(fraud_flow: Path, fresh_db: str,
+                                                                       kafka_bootstrap: str) -> None:
+    """The in-memory feed (stream/fraud_feed.py) on a real topic and database: records missing
+    before, between or after those handed in memory are read back from the broker, each counted
+    once; records handed again, or handed after being read back, add nothing."""
+    import numpy as np
+    from confluent_kafka import Producer
+
+    from fseflow.benchmarks.fraud_eval import line_features
+    from fseflow.codecs import batch
+    from fseflow.stream import fraud_feed
+    from fseflow.stream.topics import Topics, ensure_topics
+
+    cols = line_features(fraud_flow)
+    n = cols["ps"].shape[0]
+    # cut where the upstream file changes: a file's lines of one partition are one record
+    # (the fraud step drops lines of a file it has counted from a record before)
+    starts = np.flatnonzero(np.diff(cols["src_offset"])) + 1
+    cuts = [0, *starts[np.linspace(0, starts.shape[0] - 1, 4).astype(int)].tolist(), n]
+    pieces = [{k: v[a:b] for k, v in cols.items()} for a, b in zip(cuts[:-1], cuts[1:])]
+    topics = Topics.named(f"t{uuid.uuid4().hex[:8]}.")
+    ensure_topics(kafka_bootstrap, topics, 2)
+    offsets: list[int] = []
+    p = Producer({"bootstrap.servers": kafka_bootstrap})
+    for piece in pieces:
+        p.produce(topics.lines, value=batch.pack({"liq_partition": 1}, piece), partition=1,
+                  on_delivery=lambda err, msg: offsets.append(msg.offset()))
+        p.flush(10)
+    assert offsets == [0, 1, 2, 3, 4]
+    records = [fraud_feed.Record(o, 1, piece) for o, piece in zip(offsets, pieces)]
+    lines = fraud_feed.LinesLog(kafka_bootstrap, topics.lines, f"test-{uuid.uuid4().hex[:6]}", timeout=10)
+
+    def counted(conn) -> int:
+        return int(conn.execute("SELECT coalesce(sum(lines), 0) FROM fraud_practitioner_days").fetchone()[0])
+
+    try:
+        with db.connect(fresh_db, autocommit=True) as conn:
+            # memory holds records 1 and 3: 0 and 2 are read back, 4 waits (no catch-up asked)
+            _, n_records = fraud_feed.step(conn, "t", {1: [records[3], records[1]]}, set(), lines)
+            assert n_records == 4
+            assert counted(conn) == sum(r.cols["ps"].shape[0] for r in records[:4])
+            # handed again: already counted, nothing added
+            assert fraud_feed.step(conn, "t", {1: records[:4]}, set(), lines) == ([], 0)
+            # a catch-up reads the rest from the broker, to its end
+            _, n_records = fraud_feed.step(conn, "t", {}, {1}, lines)
+            assert n_records == 1 and counted(conn) == n
+            assert fraud_feed.step(conn, "t", {1: [records[4]]}, {1}, lines) == ([], 0)
+            assert fraud_store.read_offsets(conn, "t", 1)[0] == 5
+    finally:
+        lines.close()
+
+
+def test_the_feed_keeps_memory_bounded_and_a_failed_step_is_read_back() -> None:
+    """Past its cap a partition's records are dropped from memory and the partition marked for a
+    catch-up from the broker; a failed step's partitions are caught up too."""
+    import numpy as np
+
+    from fseflow.stream import fraud_feed
+
+    feed = fraud_feed.Feed(cap=3)
+    cols = {"ps": np.zeros(1, np.int64)}
+    for o in range(3):
+        feed.hand(0, fraud_feed.Record(o, 0, cols))
+    feed.hand(1, fraud_feed.Record(0, 1, cols))
+    assert not feed.catch_up and len(feed.records[0]) == 3
+    feed.hand(0, fraud_feed.Record(3, 0, cols))
+    assert feed.catch_up == {0} and [r.offset for r in feed.records[0]] == [3]
+    records, catch_up, handed = feed.take()
+    assert set(records) == {0, 1} and catch_up == {0} and set(handed) == {0, 1}
+    assert not feed.records and not feed.catch_up
+    feed.put_back(records, set())
+    assert feed.catch_up == {0, 1} and not feed.records
