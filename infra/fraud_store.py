@@ -70,8 +70,7 @@ ON CONFLICT (ps, month, prescriber) DO UPDATE SET invoices = t.invoices + EXCLUD
 _MONTH = """
 SELECT s.practitioner, s.day, sum(t.lines), sum(t.majorations)
   FROM stage_fraud_days s JOIN fraud_practitioner_days t
-    ON t.practitioner = s.practitioner AND date_trunc('month', t.day) = date_trunc('month', s.day)
-   AND t.day <= s.day
+    ON t.practitioner = s.practitioner AND t.day >= date_trunc('month', s.day)::date AND t.day <= s.day
  GROUP BY 1, 2
 """
 
@@ -92,24 +91,25 @@ ON CONFLICT (bene, day) DO UPDATE SET lines = t.lines + EXCLUDED.lines,
     updated_at = clock_timestamp()
 RETURNING bene, day, at_stake_cents, f03, f04, max_identical, boxes, pharmacies, score
 """
-_DISPENSE = """
+# the month's drug rows merged, and F09 of each beneficiary-day the step dispensed drugs on from
+# the rows the upsert returns: for each of its drugs, the boxes and pharmacies of the care month
+# so far (fraud.md: beneficiary × CIP13 × month); the worst drug counts
+_DISPENSE_F09 = """
+WITH merged AS (
 INSERT INTO fraud_drug_months AS t (bene, cip13, month, boxes, pharmacies)
 SELECT bene, cip13, date_trunc('month', day)::date, sum(boxes), array_agg(DISTINCT ps ORDER BY ps)
   FROM stage_fraud_dispensings GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
 ON CONFLICT (bene, cip13, month) DO UPDATE SET boxes = t.boxes + EXCLUDED.boxes,
     pharmacies = ARRAY(SELECT DISTINCT x FROM unnest(t.pharmacies || EXCLUDED.pharmacies) x ORDER BY x),
     updated_at = clock_timestamp()
+RETURNING t.bene, t.cip13, t.month, t.boxes, cardinality(t.pharmacies) AS pharmacies)
+SELECT s.bene, s.day, max(m.boxes), max(m.pharmacies)
+  FROM (SELECT DISTINCT bene, cip13, day FROM stage_fraud_dispensings) s
+  JOIN merged m ON m.bene = s.bene AND m.cip13 = s.cip13 AND m.month = date_trunc('month', s.day)::date
+ GROUP BY 1, 2
 """
 #: more days than any day number spans: (bene, day) as one sortable int64 key
 _DAY_SPAN = 1 << 20
-# F09 of each beneficiary-day the step dispensed drugs on: for each of its drugs, the boxes and
-# pharmacies of the care month so far (fraud.md: beneficiary × CIP13 × month); the worst drug counts
-_F09 = """
-SELECT s.bene, s.day, max(m.boxes), max(cardinality(m.pharmacies))
-  FROM (SELECT DISTINCT bene, cip13, day FROM stage_fraud_dispensings) s
-  JOIN fraud_drug_months m ON m.bene = s.bene AND m.cip13 = s.cip13 AND m.month = date_trunc('month', s.day)::date
- GROUP BY 1, 2
-"""
 
 
 def fresh(cols: dict[str, np.ndarray], liq_partition: int, marks: dict[str, int]) -> np.ndarray:
@@ -217,8 +217,7 @@ def _add_beneficiaries(conn: psycopg.Connection[Any], bd: fraud.BeneDays,
     if dp.bene.shape[0]:
         copy_into(cur, "stage_fraud_dispensings", [("bigint", dp.bene), ("bigint", dp.cip13), ("date", dp.day),
                                                    ("bigint", dp.ps), ("bigint", dp.boxes)])
-        conn.execute(_DISPENSE)
-        f09 = np.array([(b, to_days(d), x, p) for b, d, x, p in conn.execute(_F09)], np.int64).reshape(-1, 4)
+        f09 = np.array([(b, to_days(d), x, p) for b, d, x, p in conn.execute(_DISPENSE_F09)], np.int64).reshape(-1, 4)
         # bd is in (bene, day) order and holds every dispensed beneficiary-day
         at = np.searchsorted(bd.bene * _DAY_SPAN + bd.day, f09[:, 0] * _DAY_SPAN + f09[:, 1])
         boxes[at], pharmacies[at] = f09[:, 2], f09[:, 3]

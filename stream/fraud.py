@@ -1,6 +1,6 @@
 """The fraud step: line features of one PS partition → practitioner-day aggregates, and scores.
 
-The fraud agent (stream/app.py) adds each step's aggregates to PostgreSQL
+The fraud step (stream/fraud_feed.py) adds each step's aggregates to PostgreSQL
 (`fraud_practitioner_days`, additive upserts in the transaction that also records the consumed
 offsets, so a replay adds nothing) and scores the practitioner-days the step touched from their
 new totals. Pure functions over numpy arrays; the kernels are processors/fraud.py.

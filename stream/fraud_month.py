@@ -1,6 +1,6 @@
 """Month-level fraud scoring: each practitioner's month against its peers (fraud.md §3–§4).
 
-The fraud agent adds every batch to running sums (practitioner-days, practitioner × beneficiary
+The fraud step adds every batch to running sums (practitioner-days, practitioner × beneficiary
 × month links, supplier × prescriber × month); a practitioner-month's indicators need all of
 its peers' sums, which span every partition, so they are scored by a periodic pass over those
 sums (`infra/fraud_store.score_month`), not per batch. This module is that pass's pure part:

@@ -31,7 +31,7 @@ class LiquidateOutput:
     decoded_at: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per liquidated invoice
     liquidated_at: float = 0.0
     # per line: the fraud features (processors/fraud_lines.py) and the upstream record of its
-    # invoice (src_partition, src_offset of fse.lots), which the fraud agent deduplicates on
+    # invoice (src_partition, src_offset of fse.lots), which the fraud step deduplicates on
     lines: dict[str, np.ndarray] = field(default_factory=dict)
 
 

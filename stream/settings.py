@@ -42,11 +42,13 @@ class Settings:
     #: seconds between two passes of the fraud month scoring (peers span every partition, so
     #: the leader worker scores the months whose sums changed); 0 or less: never
     fraud_month_every: float = 300.0
-    #: the fraud side stream (features sent by liquidate, the fraud agent, the month pass); off,
+    #: the fraud side stream (features sent by liquidate, the fraud step, the month pass); off,
     #: liquidation runs exactly as before: fraud is a side stream, never on the payment path
     fraud: bool = True
-    #: `fse.lines` records the fraud agent takes per step, and its longest wait for them (s): a
-    #: side stream trades latency for fewer PostgreSQL transactions per line
+    #: `fse.lines` records per partition the fraud step keeps in memory (past it they are read
+    #: back from the broker; a scoring-only worker takes this many per faust batch), and the
+    #: seconds between two fraud steps: a side stream trades latency for fewer PostgreSQL
+    #: transactions per line
     fraud_batch: int = 2048
     fraud_within: float = 2.0
 

@@ -1,8 +1,9 @@
 """The fraud side stream on the real services: every line counted once, the schemes alerted.
 
-A generated flow with fraud schemes goes through one real worker; the fraud agent's
+A generated flow with fraud schemes goes through one real worker; the fraud step's
 practitioner-day sums equal the décompte lines in PostgreSQL (nothing missing, nothing
-doubled, also across a SIGKILLed worker), the hyperactive nurse of the ground truth is
+doubled, also across a worker SIGKILLed with features it never scored, and with
+a worker that only scores), the hyperactive nurse of the ground truth is
 alerted with F01 as the first explanation, the beneficiary-days with a hit are kept (and only
 they), the drug dispensings equal those counted from the lines, and the dead beneficiaries'
 care is alerted (F04). And liquidation never waits for it: with the fraud offsets locked by
