@@ -97,8 +97,10 @@ RETURNING bene, day, at_stake_cents, f03, f04, max_identical, boxes, pharmacies,
 _DISPENSE_F09 = """
 WITH merged AS (
 INSERT INTO fraud_drug_months AS t (bene, cip13, month, boxes, pharmacies)
-SELECT bene, cip13, date_trunc('month', day)::date, sum(boxes), array_agg(DISTINCT ps ORDER BY ps)
-  FROM stage_fraud_dispensings GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+SELECT bene, cip13, month, sum(boxes), array_agg(ps)
+  FROM (SELECT bene, cip13, date_trunc('month', day)::date AS month, ps, sum(boxes) AS boxes
+          FROM stage_fraud_dispensings GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4) d
+ GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
 ON CONFLICT (bene, cip13, month) DO UPDATE SET boxes = t.boxes + EXCLUDED.boxes,
     pharmacies = ARRAY(SELECT DISTINCT x FROM unnest(t.pharmacies || EXCLUDED.pharmacies) x ORDER BY x),
     updated_at = clock_timestamp()
