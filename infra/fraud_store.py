@@ -94,10 +94,12 @@ RETURNING bene, day, at_stake_cents, f03, f04, max_identical, boxes, pharmacies,
 # the month's drug rows merged, and F09 of each beneficiary-day the step dispensed drugs on from
 # the rows the upsert returns: for each of its drugs, the boxes and pharmacies of the care month
 # so far (fraud.md: beneficiary × CIP13 × month); the worst drug counts
+# (the inner GROUP BY makes each pharmacy distinct, and its sorted output lets the planner
+# aggregate `ORDER BY ps` without a sort per group, unlike `DISTINCT ps ORDER BY ps` on the raw rows)
 _DISPENSE_F09 = """
 WITH merged AS (
 INSERT INTO fraud_drug_months AS t (bene, cip13, month, boxes, pharmacies)
-SELECT bene, cip13, month, sum(boxes), array_agg(ps)
+SELECT bene, cip13, month, sum(boxes), array_agg(ps ORDER BY ps)
   FROM (SELECT bene, cip13, date_trunc('month', day)::date AS month, ps, sum(boxes) AS boxes
           FROM stage_fraud_dispensings GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4) d
  GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
