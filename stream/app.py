@@ -33,12 +33,14 @@ import faust
 import numpy as np
 import orjson
 import psycopg
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaException, Producer
 
+from fseflow.codecs import batch
 from fseflow.codecs.batch import BatchFormatError
 from fseflow.stream import metrics
 from fseflow.stream.settings import Settings
-from fseflow.stream.topics import Topics, ensure_topics
+from fseflow.infra.exceptions import ServiceError, StoreError
+from fseflow.stream.topics import Topics, ensure_topics, incarnation
 
 log = logging.getLogger("fseflow.stream")
 
@@ -109,7 +111,8 @@ def _key(p: int) -> bytes:
     return struct.pack(">I", p)
 
 
-ROLES = ("decode", "liquidate", "sink", "ledger", "fraud")
+#: the agents a worker can run (the ledger entries are written by liquidate, with the décomptes)
+ROLES = ("decode", "liquidate", "sink", "fraud")
 
 
 def build_app(settings: Settings, datadir: Path | None = None, preload: bool = False,
@@ -118,10 +121,9 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
 
     `preload` loads the directory and opens the connections now rather than on the first event
     (a worker does it before joining the group, so its first batch waits for nothing)."""
-    from fseflow.infra import db, store
+    from fseflow.infra import db, journal, state_store, store
     from fseflow.infra import fraud_store
     from fseflow.infra import ledger as ledger_store
-    from fseflow.codecs import batch
     from fseflow.stream import fraud_feed
     from fseflow.processors import payments
     from fseflow.processors.reference import compile_reference
@@ -157,10 +159,7 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
     P = settings.partitions
     t_lots = app.topic(topics.lots, partitions=P)
     t_invoices = app.topic(topics.invoices, partitions=P)
-    t_sink = app.topic(topics.decomptes, topics.rejects, topics.files, topics.lots_rejected, partitions=P)
-    # the payment ledger is a side stream of the paid décomptes: its own agent, so payments never
-    # hold back the décompte sink (faust acknowledges a record once both agents are done with it)
-    t_ledger = app.topic(topics.decomptes, partitions=P)
+    t_sink = app.topic(topics.files, topics.lots_rejected, partitions=P)
     t_lines = app.topic(topics.lines, partitions=P)
 
     ctx: dict[str, Any] = {}
@@ -211,81 +210,31 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                 if tp.topic == topics.invoices:
                     states.pop(tp.partition, None)
                     snapshots.pop(tp.partition, None)
-                    changelog_end.pop(tp.partition, None)
 
     app_id = settings.prefix + settings.app_id
     owned: set[int] = set()                          # partitions of fse.invoices this worker holds now
-    snapshots: dict[int, tuple[int, float]] = {}   # partition → (changelog offset in snapshot, when)
-    changelog_end: dict[int, int] = {}              # partition → offset of the last changelog record
+    snapshots: dict[int, float] = {}                 # partition → when its last snapshot was written
+    topics_now: list[str] = []                       # the topics' incarnation, read once
+
+    def current_incarnation() -> str:
+        if not topics_now:
+            topics_now.append(incarnation(settings.kafka_bootstrap, topics))
+        return topics_now[0]
 
     def restore(p: int) -> PartitionState:
-        """The latest snapshot of partition p, then its changelog records after it, to the end.
-
-        The end is where a read returns nothing and the high watermark is reached: the embedded
-        broker reports watermarks per record batch, so the watermark alone would stop early."""
-        state = PartitionState(p)
-        start = None
-        # its own connection: restore runs in a thread, beside the agents' connection
+        """Partition p's state as PostgreSQL holds it: the snapshot and the changes after it,
+        written with the décomptes they reflect. Offsets of another incarnation of the topics are
+        dropped: the journal sends again what is not complete, and resent invoices already
+        written are recognised by their key (`state_store.written`)."""
         with db.connect(settings.database_url, autocommit=True) as conn:
-            row = conn.execute(
-                "SELECT changelog_offset, state FROM liquidation_snapshots WHERE app_id = %s AND partition = %s",
-                (app_id, p)).fetchone()
-        if row is not None:
-            state.apply(bytes(row[1]))
-            start = int(row[0]) + 1
-            snapshots[p] = (int(row[0]), time.monotonic())
-        c = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{app.conf.id}-restore",
-                      "enable.auto.commit": False, "fetch.max.bytes": 64 << 20})
-        replayed = 0
-        try:
-            low, high = c.get_watermark_offsets(TopicPartition(topics.state, p), timeout=10)
-            done = max(low, start) if start is not None else low
-            log.info("partition %d: restoring state, changelog offsets %d..%d, from %d", p, low, high, done)
-            c.assign([TopicPartition(topics.state, p, done)])
-            idle_since = time.monotonic()
-            while True:
-                msgs = c.consume(1000, timeout=0.3)
-                for m in msgs:
-                    if m.error():
-                        raise KafkaException(m.error())
-                    state.apply(m.value())
-                    done = m.offset() + 1
-                    changelog_end[p] = m.offset()
-                    replayed += 1
-                if msgs:
-                    idle_since = time.monotonic()
-                elif done >= high:
-                    break
-                elif time.monotonic() - idle_since > settings.restore_timeout:
-                    # liquidating on a partial state would pay caps twice: stop, loudly, instead
-                    raise KafkaException(f"partition {p}: changelog replay stalled at offset {done}, high watermark"
-                                         f" {high}, nothing read for {settings.restore_timeout:.0f} s")
-        finally:
-            c.close()
-        log.info("partition %d: state restored (%s, %d changelog records after it; %d entries, next offset %d)",
-                 p, "from snapshot" if start is not None else "no snapshot", replayed, int(state.table.used[0]),
-                 state.next_offset)
+            state, changes, from_snapshot = state_store.read_state(conn, app_id, p)
+        other = bool(state.incarnation) and state.adopt(current_incarnation())
+        state.incarnation = current_incarnation()
+        snapshots.setdefault(p, time.monotonic())
+        log.info("partition %d: state restored from PostgreSQL (%s, %d changes after it; %d entries, next offset %d%s)",
+                 p, "from snapshot" if from_snapshot else "no snapshot", changes, int(state.table.used[0]),
+                 state.next_offset, "; offsets of another broker incarnation dropped" if other else "")
         return state
-
-    def snapshot_due(states: dict[int, PartitionState]) -> None:
-        """Write a snapshot of each partition whose last one is older than `snapshot_every`."""
-        if settings.snapshot_every < 0:
-            return
-        conn = resources()["conn"]
-        for p, state in states.items():
-            end = changelog_end.get(p)
-            taken = snapshots.get(p)
-            if end is None or (taken is not None and (taken[0] >= end
-                                                      or time.monotonic() - taken[1] < settings.snapshot_every)):
-                continue
-            blob = state.snapshot()
-            conn.execute(
-                "INSERT INTO liquidation_snapshots (app_id, partition, changelog_offset, next_offset, entries, state)"
-                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (app_id, partition) DO UPDATE SET"
-                " changelog_offset = EXCLUDED.changelog_offset, next_offset = EXCLUDED.next_offset,"
-                " entries = EXCLUDED.entries, state = EXCLUDED.state, taken_at = clock_timestamp()",
-                (app_id, p, end, state.next_offset, int(state.table.used[0]), blob))
-            snapshots[p] = (end, time.monotonic())
 
     async def decode_files(stream: Any) -> None:
         async for events in stream.take_events(settings.decode_batch, within=settings.batch_within):
@@ -296,10 +245,23 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                 m = e.message
                 try:
                     items.append((dec.Received.unpack(m.value), m.partition, m.offset))
-                except (BatchFormatError, KeyError, TypeError) as exc:
+                except (BatchFormatError, KeyError, TypeError, ValueError) as exc:
                     bad.append((m, exc))
-            seen = _Seen(r["seen"], r["conn"], [i[0].file_id for i in items],
-                         [dec.emitter_number(i[0].data) for i in items])
+            wait = _Backoff("decode: PostgreSQL unavailable")
+            while True:
+                try:
+                    if r.get("conn") is None:
+                        r["conn"] = db.connect(settings.database_url, autocommit=True)
+                    seen = _Seen(r["seen"], r["conn"], [i[0].file_id for i in items],
+                                 [dec.emitter_number(i[0].data) for i in items])
+                    for m, exc in bad:
+                        dead_letter(r["conn"], m, "decode", _one_line(str(exc)) if isinstance(exc, BatchFormatError)
+                                    else f"not an fseflow intake record: {type(exc).__name__}")
+                    break
+                except (psycopg.OperationalError, psycopg.InterfaceError, ServiceError) as exc:
+                    r["conn"] = None
+                    await asyncio.sleep(wait.failed(exc))
+            wait.recovered()
             out = dec.decode_step(items, r["ref"], P, seen)
             for m, exc in bad:
                 # a value that is not an intake record: refused with its reason, kept in PostgreSQL
@@ -308,7 +270,6 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                 msg = f"not an fseflow intake record: {type(exc).__name__}"
                 out.receipts.append(dec.unreadable_receipt(None, src, dec.NOT_B2, msg, file_id=fid, name=name))
                 out.refused.append(dec.unreadable_refusal(name, fid, src, dec.NOT_B2, msg))
-                log.warning("%s refused: %s", name, msg)
             prod, delivery = r["producer"], r["delivery"]
             for p, value in out.invoices.items():
                 prod.produce(topics.invoices, value=value, key=_key(p), partition=p, on_delivery=delivery)
@@ -327,11 +288,6 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
             metrics.record_receipts(out.receipts)
             metrics.record_batch("decode", events, time.perf_counter() - t0, highwater)
 
-    def on_changelog(err: Any, msg: Any) -> None:
-        resources()["delivery"](err, msg)
-        if err is None:
-            changelog_end[msg.partition()] = max(changelog_end.get(msg.partition(), -1), msg.offset())
-
     def lines_delivered(p: int, cols: dict[str, np.ndarray]) -> Any:
         delivery = resources()["delivery"]
         if feed is None:
@@ -343,41 +299,102 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                 feed.hand(msg.partition(), fraud_feed.Record(msg.offset(), p, cols))
         return on_delivery
 
+    def dead_letter(conn: Any, m: Any, stage: str, reason: str, file_id: str | None = None) -> None:
+        """Keep a record a stage cannot process, with where it came from and why; the stage goes on."""
+        conn.execute("INSERT INTO dead_letters (topic, partition, \"offset\", incarnation, stage, reason, file_id, value)"
+                     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                     (m.topic, m.partition, m.offset, current_incarnation(), stage, reason, file_id, m.value))
+        journal.dead_letter(conn, file_id, reason)
+        metrics.DEAD_LETTERS.labels(stage).inc()
+        log.warning("dead letter: %s[%d]@%d at %s: %s", m.topic, m.partition, m.offset, stage, reason)
+
+    def liquidate_partition(p: int, msgs: list[Any], conn: Any) -> tuple[PartitionState, Any] | None:
+        """Liquidate one partition's records of a step on its state (not committed yet)."""
+        r = resources()
+        state = r["states"][p]
+        todo = [m for m in sorted(msgs, key=lambda m: m.offset) if m.offset >= state.next_offset]
+        if not todo:
+            return None
+        batches, bad = [], []
+        for m in todo:
+            try:
+                batches.append(dec.unpack_invoices(m.value))
+            except (BatchFormatError, KeyError, TypeError, ValueError) as exc:
+                bad.append((m, f"not an invoices batch: {type(exc).__name__}"))
+        for m, why in bad:
+            dead_letter(conn, m, "liquidate", why)
+        if not batches:
+            state.next_offset = todo[-1].offset + 1
+            return state, None
+        known = resent_written(conn, batches)
+        out = liquidate_step(state, batches, todo[-1].offset + 1, r["bene"], r["pros"], r["ref"],
+                             fraud=settings.fraud, known=known)
+        return state, out
+
+    def resent_written(conn: Any, batches: list[Any]) -> set[tuple[str, int]]:
+        """Invoices of files sent again from the journal whose décompte PostgreSQL already holds."""
+        ids, records = [], []
+        for b in batches:
+            resent = b.meta.get("resent")
+            if resent is None or not resent.any():
+                continue
+            for i in np.flatnonzero(resent).tolist():
+                ids.append(b.files[int(b.meta["file_ix"][i])][0])
+                records.append(int(b.meta["record_ordinal"][i]))
+        return state_store.written(conn, ids, records)
+
+    def commit_step(conn: Any, results: list[tuple[PartitionState, Any]]) -> int:
+        """One transaction: the décomptes, their ledger entries, and each partition's new state."""
+        inserted = 0
+        now = time.monotonic()
+        with conn.transaction():
+            for state, out in results:
+                if out is not None:
+                    decomptes = out.paid + out.rejected
+                    if decomptes:
+                        inserted += store.write_decomptes(conn, decomptes)
+                    if out.paid:
+                        ledger_store.write_entries(conn, payments.entries(out.paid))
+                state.step += 1
+                if settings.snapshot_every >= 0 and now - snapshots.get(state.partition, now) >= settings.snapshot_every:
+                    state_store.write_snapshot(conn, app_id, state)
+                    snapshots[state.partition] = now
+                else:
+                    benes = out.benes if out is not None else np.zeros(0, np.int64)
+                    state_store.write_change(conn, app_id, state, state.changelog(benes))
+        return inserted
+
     async def liquidate(stream: Any) -> None:
         async for events in stream.take_events(settings.liquidate_batch, within=settings.batch_within):
             r = resources()
             t0 = time.perf_counter()
-            changelogs: list[tuple[int, bytes]] = []
             by_partition: dict[int, list[Any]] = defaultdict(list)
             for e in events:
                 by_partition[e.message.partition].append(e.message)
+            wait = _Backoff("liquidate: PostgreSQL unavailable")
+            while True:
+                try:
+                    results = await liquidate_events(by_partition)
+                    break
+                except (psycopg.OperationalError, psycopg.InterfaceError, ServiceError) as exc:
+                    # nothing of the step is committed: its states are read back from PostgreSQL
+                    # and the same events liquidated again once it answers
+                    for p in by_partition:
+                        r["states"].pop(p, None)
+                    r["conn"] = None
+                    await asyncio.sleep(wait.failed(exc))
+            wait.recovered()
             prod, delivery = r["producer"], r["delivery"]
-            missing = [p for p in by_partition if p not in r["states"]]
-            if missing:
-                # in threads, before anything of the step is sent: a long replay must not stall the
-                # event loop, which answers the rebalance callbacks (a blocked loop let rebalances
-                # time out, revoke the partitions and start the replays over, in a loop)
-                loop = asyncio.get_running_loop()
-                restored = await asyncio.gather(*(loop.run_in_executor(None, restore, p) for p in missing))
-                for p, state in zip(missing, restored):
-                    if p in owned:
-                        r["states"][p] = state
-                    else:
-                        # revoked while restoring: its new owner liquidates these events, and the
-                        # offsets of a revoked partition are not committed here
-                        log.info("partition %d revoked during its restore: batch left to its new owner", p)
-                        del by_partition[p]
-            for p, msgs in by_partition.items():
-                state = r["states"][p]
-                todo = [m for m in sorted(msgs, key=lambda m: m.offset) if m.offset >= state.next_offset]
-                if not todo:
+            decomptes: list[dict[str, Any]] = []
+            for state, out in results:
+                if out is None:
                     continue
-                batches = [dec.unpack_invoices(m.value) for m in todo]
-                out = liquidate_step(state, batches, todo[-1].offset + 1, r["bene"], r["pros"], r["ref"],
-                                     fraud=settings.fraud)
+                p = state.partition
+                decomptes += out.paid + out.rejected
                 metrics.KERNEL_SECONDS.inc(out.kernel_seconds)
                 metrics.record_liquidated(out.paid + out.rejected, out.decoded_at, out.liquidated_at)
                 metrics.record_state(p, int(state.table.used[0]), state.table.slots.nbytes)
+                # the décomptes for outside consumers, once PostgreSQL holds them
                 if out.paid:
                     prod.produce(topics.decomptes, value=orjson.dumps(out.paid), key=_key(p), partition=p,
                                  on_delivery=delivery)
@@ -386,50 +403,130 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                                  on_delivery=delivery)
                 if out.lines and out.lines["ps"].shape[0]:
                     # the fraud side stream's features: one record per step, in the liquidate
-                    # partition (the fraud sums live in PostgreSQL, any worker adds to any row;
-                    # one record rather than one per billing-PS partition costs the broker less);
-                    # once acknowledged, handed to this worker's fraud step in memory
+                    # partition; once acknowledged, handed to this worker's fraud step in memory
                     prod.produce(topics.lines, value=batch.pack({"liq_partition": p}, out.lines),
                                  key=_key(p), partition=p, on_delivery=lines_delivered(p, out.lines))
-                changelogs.append((p, out.changelog))
-            # every décompte of the step is acknowledged before any changelog record is sent: a crash
-            # in between replays the step from the old state, never skips its décomptes
             flush(prod)
             delivery.check()
-            for p, value in changelogs:
-                prod.produce(topics.state, value=value, key=_key(p), partition=p, on_delivery=on_changelog)
-            flush(prod)
-            delivery.check()
-            # a snapshot only ever covers changelog records the broker has acknowledged
-            snapshot_due(r["states"])
+            metrics.record_written(decomptes, r.get("inserted", 0), time.time())
             metrics.record_batch("liquidate", events, time.perf_counter() - t0, highwater)
 
+    async def liquidate_events(by_partition: dict[int, list[Any]]) -> list[tuple[PartitionState, Any]]:
+        r = resources()
+        if r.get("conn") is None:
+            r["conn"] = db.connect(settings.database_url, autocommit=True)
+        missing = [p for p in by_partition if p not in r["states"]]
+        if missing:
+            # in threads: a long restore must not stall the event loop, which answers the
+            # rebalance callbacks
+            loop = asyncio.get_running_loop()
+            restored = await asyncio.gather(*(loop.run_in_executor(None, restore, p) for p in missing))
+            for p, state in zip(missing, restored):
+                if p in owned:
+                    r["states"][p] = state
+                else:
+                    # revoked while restoring: its new owner liquidates these events
+                    log.info("partition %d revoked during its restore: batch left to its new owner", p)
+        conn = r["conn"]
+        results = []
+        try:
+            for p, msgs in by_partition.items():
+                if p in r["states"]:
+                    res = liquidate_partition(p, msgs, conn)
+                    if res is not None:
+                        results.append(res)
+            r["inserted"] = commit_step(conn, results)
+        except StoreError as exc:
+            # a record PostgreSQL refuses: the partition's records of the step become dead letters
+            for state, _ in results:
+                r["states"].pop(state.partition, None)
+            return await refuse_partitions(by_partition, str(exc))
+        except BaseException:
+            # nothing committed: the states advanced in memory are read back
+            for state, _ in results:
+                r["states"].pop(state.partition, None)
+            raise
+        return results
+
+    async def refuse_partitions(by_partition: dict[int, list[Any]], reason: str) -> list[tuple[PartitionState, Any]]:
+        """Each partition of a refused step on its own: a partition that still fails keeps its
+        records as dead letters, and its state moves past them (nothing of theirs counted)."""
+        r = resources()
+        conn = r["conn"]
+        results = []
+        for p, msgs in by_partition.items():
+            if p not in r["states"]:
+                r["states"][p] = await asyncio.get_running_loop().run_in_executor(None, restore, p)
+            if p not in owned:
+                continue
+            try:
+                res = liquidate_partition(p, msgs, conn)
+                if res is not None:
+                    r["inserted"] = commit_step(conn, [res])
+                    results.append(res)
+            except StoreError as exc:
+                r["states"].pop(p, None)
+                state = restore(p)
+                todo = [m for m in msgs if m.offset >= state.next_offset]
+                if not todo:
+                    r["states"][p] = state
+                    continue
+                with conn.transaction():
+                    for m in todo:
+                        dead_letter(conn, m, "liquidate", str(exc), _first_file(m.value))
+                    state.next_offset = max(m.offset for m in todo) + 1
+                    state.step += 1
+                    state_store.write_change(conn, app_id, state, state.changelog(np.zeros(0, np.int64)))
+                r["states"][p] = state
+        return results
+
     async def sink(stream: Any) -> None:
+        """Receipts and refused lots and files (décomptes are written by the liquidate step)."""
         async for events in stream.take_events(settings.sink_batch, within=settings.batch_within):
             r = resources()
             t0 = time.perf_counter()
-            rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
-            for e in events:
-                rows[e.message.topic].extend(orjson.loads(e.message.value))
-            conn = r["conn"]
-            with conn.transaction():
-                if rows[topics.files]:
-                    store.write_files(conn, rows[topics.files])
-                if rows[topics.lots_rejected]:
-                    store.write_refused(conn, rows[topics.lots_rejected])
-                decomptes = rows[topics.decomptes] + rows[topics.rejects]
-                inserted = store.write_decomptes(conn, decomptes) if decomptes else 0
-            metrics.record_written(decomptes, inserted, time.time())
+            wait = _Backoff("sink: PostgreSQL unavailable")
+            while True:
+                try:
+                    if r.get("conn") is None:
+                        r["conn"] = db.connect(settings.database_url, autocommit=True)
+                    write_receipts(r["conn"], events)
+                    break
+                except (psycopg.OperationalError, psycopg.InterfaceError, ServiceError) as exc:
+                    r["conn"] = None
+                    await asyncio.sleep(wait.failed(exc))
+            wait.recovered()
             metrics.record_batch("sink", events, time.perf_counter() - t0, highwater)
 
-    async def ledger(stream: Any) -> None:
-        async for events in stream.take_events(settings.sink_batch, within=settings.batch_within):
-            r = resources()
-            t0 = time.perf_counter()
-            records = [rec for e in events for rec in orjson.loads(e.message.value)]
-            with r["conn"].transaction():
-                ledger_store.write_entries(r["conn"], payments.entries(records))
-            metrics.record_batch("ledger", events, time.perf_counter() - t0, highwater)
+    def write_receipts(conn: Any, events: list[Any]) -> None:
+        rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        bad = []
+        for e in events:
+            try:
+                rows[e.message.topic].extend(orjson.loads(e.message.value))
+            except orjson.JSONDecodeError:
+                bad.append(e.message)
+        try:
+            with conn.transaction():
+                write_rows(conn, rows)
+                for m in bad:
+                    dead_letter(conn, m, "sink", "not a JSON array of receipts or refusals")
+        except StoreError:
+            # one record at a time: the ones PostgreSQL refuses are kept as dead letters
+            for e in events:
+                m = e.message
+                try:
+                    with conn.transaction():
+                        write_rows(conn, {m.topic: orjson.loads(m.value)})
+                except (StoreError, orjson.JSONDecodeError) as exc:
+                    with conn.transaction():
+                        dead_letter(conn, m, "sink", str(exc))
+
+    def write_rows(conn: Any, rows: dict[str, list[dict[str, Any]]]) -> None:
+        if rows.get(topics.files):
+            store.write_files(conn, rows[topics.files])
+        if rows.get(topics.lots_rejected):
+            store.write_refused(conn, rows[topics.lots_rejected])
 
     # the fraud step runs in its own thread with its own connection: it waits on row locks the
     # other workers hold (a practitioner's rows are shared), and while it waits the event loop
@@ -446,7 +543,9 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
             fraud_io["conn"] = db.connect(settings.database_url, autocommit=True, application_name=FRAUD_THREAD)
             fraud_io["lines"] = fraud_feed.LinesLog(settings.kafka_bootstrap, topics.lines, f"{app.conf.id}-lines",
                                                     settings.restore_timeout)
-        return fraud_feed.step(fraud_io["conn"], app_id, records, catch_up, fraud_io["lines"])
+        # the fraud offsets are of fse.lines of this incarnation of the topics only
+        return fraud_feed.step(fraud_io["conn"], f"{app_id}@{current_incarnation()}", records, catch_up,
+                               fraud_io["lines"])
 
     def send_alerts(alerts: list[dict[str, Any]]) -> None:
         prod = resources()["producer"]
@@ -495,7 +594,7 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
             metrics.record_side_step("fraud", topics.lines, counted, time.perf_counter() - t0, handed_at)
 
     agents = {"decode": (t_lots, decode_files), "liquidate": (t_invoices, liquidate), "sink": (t_sink, sink),
-              "ledger": (t_ledger, ledger), "fraud": (t_lines, fraud_scoring)}
+              "fraud": (t_lines, fraud_scoring)}
     for role in roles:
         if role == "fraud" and (not settings.fraud or feed is not None):
             continue
@@ -519,6 +618,38 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
     if preload:
         resources()
     return app
+
+
+class _Backoff:
+    """Waits between retries while a service is away: 0.5 s doubling to 10 s, one log line when
+    it goes away and one when it is back (not a traceback per retry)."""
+
+    def __init__(self, what: str) -> None:
+        self.what, self.delay, self.since = what, 0.5, 0.0
+
+    def failed(self, exc: BaseException) -> float:
+        if not self.since:
+            self.since = time.monotonic()
+            log.warning("%s (%s): retrying with backoff", self.what, type(exc).__name__)
+        delay, self.delay = self.delay, min(self.delay * 2, 10.0)
+        return delay
+
+    def recovered(self) -> None:
+        if self.since:
+            log.warning("%s: back after %.1f s", self.what, time.monotonic() - self.since)
+            self.since = 0.0
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _first_file(value: bytes | None) -> str | None:
+    """The first file_id an invoices batch names, for its journal entry (None when unreadable)."""
+    try:
+        return str(batch.unpack(value or b"")[0]["files"][0][0])
+    except Exception:  # a record this bad names no file
+        return None
 
 
 class _Seen(dict):  # type: ignore[type-arg]

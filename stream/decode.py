@@ -10,6 +10,8 @@ has already liquidated when a restarted decode step sends them again (stream/sta
 """
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, MutableMapping
@@ -38,17 +40,55 @@ class Received:
     received_at: float      # epoch seconds at intake
     reception_date: int | None  # liquidation day; None = the file's creation date (replays)
     data: bytes
+    #: the reception's number in the intake journal (infra/journal.py): its identity on every
+    #: broker, so a file sent again after a failure is the same reception, not a duplicate
+    seq: int | None = None
+    #: sent again from the journal: some of its invoices may already have their décompte
+    resent: bool = False
+
+    @property
+    def src(self) -> str | None:
+        """The reception as `files.src` names it: 'r<seq>' for a journaled file."""
+        return None if self.seq is None else f"r{self.seq}"
 
     def pack(self) -> bytes:
         meta = {"file_id": self.file_id, "name": self.name, "received_at": self.received_at,
-                "reception_date": self.reception_date}
+                "reception_date": self.reception_date, "seq": self.seq, "resent": self.resent}
         return batch.pack(meta, {"data": np.frombuffer(self.data, dtype=np.uint8)})
 
     @classmethod
     def unpack(cls, value: bytes) -> "Received":
+        """The record of an `fse.lots` value; a value that is not one is a BatchFormatError naming
+        the field that is wrong (never its value)."""
         meta, arrays = batch.unpack(value)
-        return cls(meta["file_id"], meta["name"], float(meta["received_at"]), meta["reception_date"],
-                   arrays["data"].tobytes())
+        try:
+            rec = cls(str(meta["file_id"]), str(meta["name"]), float(meta["received_at"]), meta["reception_date"],
+                      arrays["data"].tobytes(), meta.get("seq"), bool(meta.get("resent", False)))
+        except (KeyError, TypeError, ValueError) as e:
+            raise batch.BatchFormatError(f"intake record: field {e} missing or of the wrong type") from None
+        check_record(rec)
+        return rec
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+#: the longest file name taken (the ARL and the `files` table keep it)
+MAX_NAME = 255
+
+
+def check_record(rec: Received) -> None:
+    """Refuse, at the edge, an intake record a later stage could not store: its reason names the
+    field, never the value."""
+    if not _SHA256.fullmatch(rec.file_id):
+        raise batch.BatchFormatError("intake record: field file_id is not a SHA-256 (64 lowercase hex digits)")
+    if hashlib.sha256(rec.data).hexdigest() != rec.file_id:
+        raise batch.BatchFormatError("intake record: field file_id is not the SHA-256 of the bytes")
+    if not rec.name or len(rec.name) > MAX_NAME or not rec.name.isprintable() or "/" in rec.name:
+        raise batch.BatchFormatError("intake record: field name is empty, too long, or holds a control character"
+                                     " or a slash")
+    if rec.reception_date is not None and not isinstance(rec.reception_date, int):
+        raise batch.BatchFormatError("intake record: field reception_date is not a day number")
+    if rec.seq is not None and (not isinstance(rec.seq, int) or rec.seq < 0):
+        raise batch.BatchFormatError("intake record: field seq is not a journal number")
 
 
 def emitter_key(data: bytes) -> bytes:
@@ -113,15 +153,16 @@ def decode_step(items: list[tuple[Received, int, int]], ref: CompiledReference, 
     c14: dict[int, str] = {}
     n = 0
     for rec, src_p, src_o in items:
+        src = rec.src or f"{src_p}:{src_o}"
         try:
             d = b2.decode(rec.data, rec.name, reception_date=rec.reception_date, production=production)
         except InputError as e:
             # not B2 at all: refused with its reason and kept, like a negative ARL (never dropped)
-            out.receipts.append(unreadable_receipt(rec, f"{src_p}:{src_o}", NOT_B2, str(e)))
-            out.refused.append(unreadable_refusal(rec.name, rec.file_id, f"{src_p}:{src_o}", NOT_B2, str(e)))
+            out.receipts.append(unreadable_receipt(rec, src, NOT_B2, str(e)))
+            out.refused.append(unreadable_refusal(rec.name, rec.file_id, src, NOT_B2, str(e)))
             continue
         info = d.file
-        marker = f"{rec.name}|{src_p}:{src_o}"
+        marker = f"{rec.name}|{src}"
         keys = (f"sha:{rec.file_id}", f"seq:{info.emitter_ps_number}:{info.file_sequence}")
         first = next((seen[k] for k in keys if k in seen and seen[k].split("|")[-1] != marker.split("|")[-1]), None)
         receipt = {"file_id": rec.file_id, "name": rec.name, "size": len(rec.data),
@@ -129,7 +170,7 @@ def decode_step(items: list[tuple[Received, int, int]], ref: CompiledReference, 
                    "creation_date": info.creation_date, "received_at": rec.received_at,
                    "arl_status": d.status, "arl_reasons": [reason_record(r) for r in d.reasons],
                    "n_lots": len(d.lots), "n_lots_refused": 0, "n_invoices": 0,
-                   "decoded_at": time.time(), "duplicate_of": None, "src": f"{src_p}:{src_o}"}
+                   "decoded_at": time.time(), "duplicate_of": None, "src": src}
         out.receipts.append(receipt)
         if first is not None and d.status != "N":
             receipt["duplicate_of"] = first.split("|")[0]
@@ -160,6 +201,7 @@ def decode_step(items: list[tuple[Received, int, int]], ref: CompiledReference, 
         meta["decoded_at"] = np.full(k, receipt["decoded_at"], np.float64)
         meta["src_partition"] = np.full(k, src_p, np.int32)
         meta["src_offset"] = np.full(k, src_o, np.int64)
+        meta["resent"] = np.full(k, rec.resent, np.bool_)
         metas.append(meta)
         acts.append(d.lines["act_code"])
         cips.append(d.lines["cip13"])

@@ -26,6 +26,7 @@ class LiquidateOutput:
     paid: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     changelog: bytes = b""
+    benes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # beneficiary rows touched
     skipped: int = 0          # invoice rows already liquidated (replayed upstream)
     kernel_seconds: float = 0.0
     decoded_at: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per liquidated invoice
@@ -37,12 +38,20 @@ class LiquidateOutput:
 
 def liquidate_step(state: PartitionState, batches: list[InvoiceBatch], next_offset: int,
                    bene: Beneficiaries, pros: Professionals, ref: CompiledReference,
-                   fraud: bool = True) -> LiquidateOutput:
+                   fraud: bool = True, known: set[tuple[str, int]] | frozenset[tuple[str, int]] = frozenset()
+                   ) -> LiquidateOutput:
     """Liquidate the batches (in offset order) read up to `next_offset` of the state's partition;
-    with `fraud`, also the line features of the fraud side stream (`out.lines`)."""
+    with `fraud`, also the line features of the fraud side stream (`out.lines`).
+
+    `known` lists invoices (file_id, record) already liquidated on an earlier incarnation of the
+    topics (a file sent again from the journal): they are dropped like rows below a watermark, as
+    is an invoice met twice in the step (the original and its resent copy in flight together)."""
     out = LiquidateOutput()
     b = merge(batches)
     fresh = state.fresh_rows(b.meta["src_partition"], b.meta["src_offset"])
+    resent = b.meta.get("resent")
+    if resent is not None and resent.any():
+        fresh &= _first_sight(b, known)
     out.skipped = int((~fresh).sum())
     b = select(b, fresh)
     benes = np.zeros(0, np.int64)
@@ -70,5 +79,20 @@ def liquidate_step(state: PartitionState, batches: list[InvoiceBatch], next_offs
         state.advance(next_offset, b.meta["src_partition"], b.meta["src_offset"])
     else:
         state.next_offset = next_offset
+    out.benes = benes
     out.changelog = state.changelog(benes)
     return out
+
+
+def _first_sight(b: InvoiceBatch, known: set[tuple[str, int]] | frozenset[tuple[str, int]]) -> np.ndarray:
+    """Mask of the invoices neither `known` nor met earlier in the batch (by file_id, record)."""
+    keep = np.ones(b.size, np.bool_)
+    seen: set[tuple[str, int]] = set(known)
+    file_ix, record = b.meta["file_ix"].tolist(), b.meta["record_ordinal"].tolist()
+    for i, (f, r) in enumerate(zip(file_ix, record)):
+        key = (b.files[f][0], int(r))
+        if key in seen:
+            keep[i] = False
+        else:
+            seen.add(key)
+    return keep

@@ -74,6 +74,14 @@ LAG_SECONDS = Gauge("fseflow_consumer_lag_seconds",
                     ["topic", "partition"], registry=REGISTRY)
 LAG_MESSAGES = Gauge("fseflow_consumer_lag_messages", "records behind the partition's high watermark",
                      ["topic", "partition"], registry=REGISTRY)
+DEAD_LETTERS = Counter("fseflow_dead_letters", "records a stage could not process, kept in dead_letters, by stage",
+                       ["stage"], registry=REGISTRY)
+UP = Gauge("fseflow_up", "1 while a component of the pipeline answers (serve's supervision), by component",
+           ["component"], registry=REGISTRY)
+JOURNAL_PENDING = Gauge("fseflow_journal_pending_files", "received files journaled and not complete yet",
+                        registry=REGISTRY)
+RESTARTS = Counter("fseflow_restarts", "components restarted by serve's supervision, by component", ["component"],
+                   registry=REGISTRY)
 LAST_COMMIT = Gauge("fseflow_last_batch_timestamp_seconds", "when an agent last finished a batch (Unix time)",
                     ["agent"], registry=REGISTRY)
 
@@ -137,7 +145,7 @@ def summary() -> str:
     """Seconds per agent, kernel seconds and volumes so far, from this registry."""
     value = REGISTRY.get_sample_value
     parts = [f"{a} {value('fseflow_agent_seconds_total', {'agent': a}) or 0:,.1f} s"
-             for a in ("decode", "liquidate", "sink", "ledger", "fraud")]
+             for a in ("decode", "liquidate", "sink", "fraud")]
     parts.append(f"kernels {value('fseflow_kernel_seconds_total') or 0:,.1f} s")
     files = sum(value("fseflow_files_total", {"arl_status": s}) or 0 for s in "PLN")
     invoices = sum(value("fseflow_invoices_total", {"outcome": o}) or 0 for o in ("paid", "rejected"))

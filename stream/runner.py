@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from fseflow.exceptions import FseflowError
+from fseflow.infra.services import die_with_parent
 from fseflow.stream.settings import Settings
 
 
@@ -41,11 +42,13 @@ class Workers:
         ["decode", "liquidate,sink"]: each entry is the agents of one process)."""
         self.settings, self.workdir, self.loglevel = settings, workdir, loglevel
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.roles: list[str | None] = []
         for r in roles or [None] * count:  # type: ignore[list-item]
             self.start(r)
 
-    def start(self, roles: str | None = None) -> subprocess.Popen[bytes]:
-        k = len(self.procs)
+    def start(self, roles: str | None = None, slot: int | None = None) -> subprocess.Popen[bytes]:
+        """Start a worker (in `slot`: again in the place of one that stopped, with its log)."""
+        k = len(self.procs) if slot is None else slot
         log = open(self.workdir / f"worker-{k}.log", "ab")
         ready = self.workdir / f"worker-{k}.ready"
         ready.unlink(missing_ok=True)
@@ -54,9 +57,20 @@ class Workers:
             env["FSEFLOW_METRICS_PORT"] = str(self.metrics_port(k))
         args = ["--roles", roles] if roles else []
         proc = subprocess.Popen([sys.executable, "-m", "fseflow.cli", "worker", "--loglevel", self.loglevel, *args],
-                                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
-        self.procs.append(proc)
+                                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
+                                preexec_fn=die_with_parent)
+        log.close()  # the child has its own descriptor
+        if slot is None:
+            self.procs.append(proc)
+            self.roles.append(roles)
+        else:
+            self.procs[slot] = proc
         return proc
+
+    def restart(self, k: int, timeout: float = 5.0) -> subprocess.Popen[bytes]:
+        """Stop worker k if it still runs, and start it again in its slot."""
+        self.stop(self.procs[k], timeout=timeout)
+        return self.start(self.roles[k], slot=k)
 
     def metrics_port(self, k: int) -> int:
         """The /metrics port of the k-th worker started."""
@@ -96,9 +110,18 @@ class Workers:
                 out.append(f"--- worker-{k}.log\n" + "\n".join(path.read_text("utf-8", "replace").splitlines()[-lines:]))
         return "\n".join(out)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 30.0) -> None:
+        """SIGTERM to every worker at once, then SIGKILL to those still running after `timeout`."""
         for p in self.procs:
-            self.stop(p)
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for p in self.procs:
+            try:
+                p.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
 
     def __enter__(self) -> "Workers":
         return self

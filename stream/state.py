@@ -11,6 +11,11 @@ increments), and the two offsets make processing effectively once:
   (their décomptes were written before the changelog record, see stream/app.py);
 - invoices re-emitted by a restarted decode step carry their upstream (partition, offset); rows
   at or below `watermarks[partition]` are already liquidated and are dropped.
+
+Both offsets belong to one incarnation of the topics (stream/topics.py `incarnation`): the
+state keeps the incarnation it was built on, and `adopt` forgets offsets of another one (the
+beneficiaries' counters stay: they are PostgreSQL's, written with the décomptes they reflect).
+`step` numbers the changes of the partition in PostgreSQL (infra/state_store.py).
 """
 from __future__ import annotations
 
@@ -31,6 +36,15 @@ class PartitionState:
     table: ht.Table = field(default_factory=lambda: ht.new_table(1 << 12))
     next_offset: int = 0
     watermarks: dict[int, int] = field(default_factory=dict)
+    incarnation: str = ""
+    step: int = 0
+
+    def adopt(self, incarnation: str) -> bool:
+        """Run on `incarnation` from now on; True when the offsets were of another one and dropped."""
+        if self.incarnation == incarnation:
+            return False
+        self.incarnation, self.next_offset, self.watermarks = incarnation, 0, {}
+        return True
 
     def fresh_rows(self, src_partition: np.ndarray, src_offset: np.ndarray) -> np.ndarray:
         """Mask of invoice rows not yet liquidated (above their upstream watermark)."""
@@ -54,17 +68,18 @@ class PartitionState:
         wanted = np.unique(benes[benes >= 0])
         return live[np.isin(live[:, ht.A] & _BENE_MASK, wanted)]
 
+    def _meta(self) -> dict[str, object]:
+        return {"partition": self.partition, "next_offset": self.next_offset,
+                "watermarks": {str(k): v for k, v in self.watermarks.items()},
+                "incarnation": self.incarnation, "step": self.step}
+
     def changelog(self, benes: np.ndarray) -> bytes:
-        meta = {"partition": self.partition, "next_offset": self.next_offset,
-                "watermarks": {str(k): v for k, v in self.watermarks.items()}}
-        return batch.pack(meta, {"rows": self.delta(benes)})
+        return batch.pack(self._meta(), {"rows": self.delta(benes)})
 
     def snapshot(self) -> bytes:
         """The whole state as one changelog-format record (all live rows): `apply` rebuilds it."""
         slots = self.table.slots
-        meta = {"partition": self.partition, "next_offset": self.next_offset,
-                "watermarks": {str(k): v for k, v in self.watermarks.items()}}
-        return batch.pack(meta, {"rows": slots[slots[:, ht.A] != ht.EMPTY]})
+        return batch.pack(self._meta(), {"rows": slots[slots[:, ht.A] != ht.EMPTY]})
 
     def apply(self, value: bytes) -> None:
         """Replay one changelog record onto this state."""
@@ -75,3 +90,5 @@ class PartitionState:
             ht._rehash(rows, self.table.slots, self.table.used)
         self.next_offset = int(meta["next_offset"])
         self.watermarks = {int(k): int(v) for k, v in meta["watermarks"].items()}
+        self.incarnation = str(meta.get("incarnation", ""))
+        self.step = int(meta.get("step", 0))

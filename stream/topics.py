@@ -12,11 +12,16 @@
 
 Every topic has the same partition count, so the state changelog is co-partitioned with
 `fse.invoices`: partition p of the state holds exactly the beneficiaries of partition p.
+
+An offset means something only on the topic it was read from: `incarnation` names the topics
+by their ids (a broker started again, or a topic deleted and created again, gives new ids), and
+every offset kept outside the broker is stored with it and never applied to another.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from confluent_kafka import TopicCollection
 from confluent_kafka.admin import AdminClient, NewTopic
 
 NAMES = ("lots", "files", "lots_rejected", "invoices", "decomptes", "rejects", "state", "lines", "alerts")
@@ -58,3 +63,19 @@ def ensure_topics(bootstrap: str, topics: Topics, partitions: int, timeout: floa
         except Exception as e:  # a concurrent creator won the race: fine
             if "TOPIC_ALREADY_EXISTS" not in str(e):
                 raise
+
+
+#: the topics whose offsets are kept outside the broker (liquidation state, fraud offsets)
+_IDENTITY = ("lots", "invoices", "lines")
+
+
+def incarnation(bootstrap: str, topics: Topics, timeout: float = 15.0) -> str:
+    """The identity of the topics' current incarnation: their topic ids, joined.
+
+    A memory-only broker restarted, or a topic deleted and created again, gives new ids, so an
+    offset stored with another incarnation is never applied to these topics."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    names = [getattr(topics, n) for n in _IDENTITY]
+    futures = admin.describe_topics(TopicCollection(names), request_timeout=timeout)
+    ids = {name: str(f.result().topic_id) for name, f in futures.items()}
+    return "/".join(ids[n] for n in names)

@@ -48,7 +48,7 @@ def _sums(conn) -> dict[str, int]:
     return {"lines": int(lines), "want": int(want), "f04": int(f04)}
 
 
-@pytest.mark.parametrize("kill, roles", [(False, None), (True, None), (False, ["decode,liquidate,sink,ledger", "fraud"])],
+@pytest.mark.parametrize("kill, roles", [(False, None), (True, None), (False, ["decode,liquidate,sink", "fraud"])],
                          ids=["straight", "worker-killed", "scoring-worker"])
 def test_fraud_side_stream_counts_every_line_once_and_alerts(fraud_flow: Path, fresh_db: str, kafka_bootstrap: str,
                                                              tmp_path: Path, kill: bool, roles: list[str] | None) -> None:

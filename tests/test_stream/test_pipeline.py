@@ -86,7 +86,7 @@ def test_stream_equals_batch(flow: Path, pipeline: Settings, tmp_path: Path, rol
         with conn.cursor() as cur:
             cur.execute("SELECT count(DISTINCT partition) FROM decomptes")
             assert cur.fetchone()[0] == pipeline.partitions
-        if roles is None:  # the ledger agent runs in the all-agents worker
+        if roles is None:  # the ledger entries are written with the décomptes
             wait_drained(conn, len(files), workers, timeout=120, ledger=True)
             assert_ledger_complete(conn)
             assert_payments_reconcile(conn, pipeline.database_url, tmp_path / "payments")

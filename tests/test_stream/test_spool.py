@@ -1,26 +1,32 @@
-"""The drop-folder intake against a real (embedded Tansu) broker: completion, ARL, archive,
-quarantine, duplicates by SHA-256, restart, and what reaches `fse.lots`."""
+"""The drop-folder intake against a real (embedded Tansu) broker and PostgreSQL: completion,
+journal, ARL, archive, quarantine, duplicates by SHA-256, restart, the journal's re-sends, a
+service away, and what reaches `fse.lots`."""
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
+import os
 import re
 import threading
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
-import orjson
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from fseflow.codecs import arl
 from fseflow.days import to_days
-from fseflow.infra.services import start_kafka
+from fseflow.exceptions import InputError
+from fseflow.infra.services import free_port, start_kafka
 from fseflow.stream.decode import Received, emitter_key
 from fseflow.stream.settings import Settings
-from fseflow.stream.spool import INDEX, Spool, SpoolError
+from fseflow.infra import db, journal
+from fseflow.stream.spool import Spool, SpoolError, read_regular
 from fseflow.stream.topics import Topics
 
 EXAMPLE = (Path(__file__).parent.parent / "data" / "b2-example-v1.b2").read_bytes()
@@ -48,9 +54,21 @@ def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(bootstrap: str) -> Settings:
-    return Settings(kafka_bootstrap=bootstrap, database_url="", partitions=PARTITIONS,
+def settings(bootstrap: str, fresh_db: str) -> Settings:
+    return Settings(kafka_bootstrap=bootstrap, database_url=fresh_db, partitions=PARTITIONS,
                     prefix=f"t{uuid.uuid4().hex[:10]}.")
+
+
+def complete(settings: Settings) -> None:
+    """What the pipeline does once every décompte of the files is written: their journal
+    entries complete (the spool tests run no workers)."""
+    with db.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute("UPDATE intake_journal SET completed_at = now(), outcome = 'complete'")
+
+
+def entries(settings: Settings) -> list[journal.Entry]:
+    with db.connect(settings.database_url, autocommit=True) as conn:
+        return [journal._entry(r) for r in conn.execute(f"SELECT {journal._COLUMNS} FROM intake_journal ORDER BY seq")]
 
 
 @pytest.fixture
@@ -83,9 +101,9 @@ def lots(settings: Settings) -> list:
             if high <= low:
                 continue
             c.assign([TopicPartition(topic, p, low)])
-            for _ in range(high - low):
-                m = c.poll(10.0)
-                assert m is not None and m.error() is None, m and m.error()
+            # to the end: the embedded broker's high watermark counts record batches, not records
+            while (m := c.poll(1.0)) is not None:
+                assert m.error() is None, m.error()
                 out.append(m)
         return out
     finally:
@@ -121,7 +139,7 @@ def test_a_growing_file_waits_until_its_size_is_stable(spool: Spool, clock: Cloc
     assert (spool.archive / "grow.b2").read_bytes() == EXAMPLE
 
 
-def test_a_complete_file_is_sent_once_with_its_arl_archived_and_indexed(spool: Spool, clock: Clock,
+def test_a_complete_file_is_journaled_sent_once_with_its_arl_and_archived(spool: Spool, clock: Clock,
                                                                         settings: Settings) -> None:
     (spool.folder / "a.b2").write_bytes(EXAMPLE)
     assert scan(spool, clock) == []
@@ -135,13 +153,16 @@ def test_a_complete_file_is_sent_once_with_its_arl_archived_and_indexed(spool: S
     assert answer.header["status"] == "P" and answer.header["emitter_ps_number"] == 830004123
     assert answer.header["reception_date"] == dt.date(2025, 3, 17) and answer.header["reception_time"] == 91500
 
-    [entry] = [orjson.loads(x) for x in (spool.archive / INDEX).read_bytes().splitlines()]
-    assert entry == {"sha256": sha, "name": "a.b2", "archived": "archive/a.b2", "received_at": clock.t}
+    [entry] = entries(settings)
+    assert (entry.file_id, entry.name, entry.size) == (sha, "a.b2", len(EXAMPLE))
+    assert entry.received_at == pytest.approx(clock.t, abs=1e-5)  # timestamptz keeps microseconds
+    assert entry.stored_at == str(spool.archive / "a.b2") and not entry.completed
+    assert entry.reception_date == to_days(dt.date(2025, 3, 17))
 
     [msg] = lots(settings)
     assert msg.key() == emitter_key(EXAMPLE)
     rec = Received.unpack(msg.value())
-    assert (rec.file_id, rec.name, rec.data) == (sha, "a.b2", EXAMPLE)
+    assert (rec.file_id, rec.name, rec.data, rec.seq, rec.resent) == (sha, "a.b2", EXAMPLE, entry.seq, False)
     assert rec.received_at == clock.t and rec.reception_date == to_days(dt.date(2025, 3, 17))
     assert scan(spool, clock) == []  # nothing left
 
@@ -150,6 +171,7 @@ def test_the_same_bytes_again_are_acknowledged_not_sent(spool: Spool, clock: Clo
     (spool.folder / "a.b2").write_bytes(EXAMPLE)
     scan(spool, clock)
     [first] = scan(spool, clock)
+    complete(settings)
     # the same bytes twice more: under another name, and under the first name again
     (spool.folder / "copy.b2").write_bytes(EXAMPLE)
     (spool.folder / "a.b2").write_bytes(EXAMPLE)
@@ -167,15 +189,23 @@ def test_the_same_bytes_again_are_acknowledged_not_sent(spool: Spool, clock: Clo
         assert answer.header["status"] == "N"
         assert [r["reason_code"] for r in answer.reasons] == ["8009-001"]
         assert all(lot["lot_status"] == "R" for lot in answer.lots)
-    assert len((spool.archive / INDEX).read_bytes().splitlines()) == 1
+    assert len(entries(settings)) == 1
     assert len(lots(settings)) == 1
 
 
-def test_two_copies_in_one_scan_send_only_the_first(spool: Spool, clock: Clock, settings: Settings) -> None:
+def test_a_copy_of_bytes_in_flight_waits_until_they_are_complete(spool: Spool, clock: Clock,
+                                                                 settings: Settings) -> None:
+    """Two copies in one scan: the first is sent; the second is not answered `.dup` while the
+    first is in flight (a broker could still lose it), but waits in the drop folder."""
     (spool.folder / "b.b2").write_bytes(EXAMPLE)
     (spool.folder / "a.b2").write_bytes(EXAMPLE)
     scan(spool, clock)
-    assert [(e.name, e.outcome) for e in scan(spool, clock)] == [("a.b2", "sent"), ("b.b2", "duplicate")]
+    assert [(e.name, e.outcome) for e in scan(spool, clock)] == [("a.b2", "sent")]
+    assert scan(spool, clock) == [] and (spool.folder / "b.b2").exists()
+    assert not (spool.archive / "b.b2.dup").exists()
+    complete(settings)
+    [dup] = scan(spool, clock)
+    assert (dup.name, dup.outcome) == ("b.b2", "duplicate") and (spool.archive / "b.b2.dup").exists()
     assert len(lots(settings)) == 1
 
 
@@ -207,19 +237,33 @@ def test_an_unreadable_file_is_quarantined_with_a_reason(spool: Spool, clock: Cl
         assert not any(nir in reason for nir in NIRS)
         assert not re.search(rb"\d{13}", reason)
         assert not (spool.quarantine / f"{ev.name}.arl").exists()
-    assert not (spool.archive / INDEX).exists()
+    assert entries(settings) == []
     assert lots(settings) == []
 
 
-def test_a_restart_reads_the_index(tmp_path: Path, settings: Settings, clock: Clock) -> None:
+def test_a_device_a_fifo_or_a_symlink_is_not_read(spool: Spool, clock: Clock, settings: Settings) -> None:
+    """Only regular files are taken: a FIFO would block the read forever, a device never end."""
+    os.mkfifo(spool.folder / "pipe.b2")
+    (spool.folder / "link.b2").symlink_to("/dev/zero")
+    for _ in range(3):
+        assert scan(spool, clock) == []
+    assert (spool.folder / "pipe.b2").exists() and lots(settings) == []
+    with pytest.raises(InputError, match="not a regular file"):
+        read_regular(spool.folder / "pipe.b2")
+    with pytest.raises(InputError, match="file=big.b2: .*over the 10 bytes"):
+        (spool.folder / "big.b2").write_bytes(EXAMPLE)
+        read_regular(spool.folder / "big.b2", limit=10)
+
+
+def test_a_restart_reads_the_journal(tmp_path: Path, settings: Settings, clock: Clock) -> None:
     with Spool(tmp_path, settings, settle=0.05, clock=clock) as s:
         (tmp_path / "a.b2").write_bytes(EXAMPLE)
         scan(s, clock)
         scan(s, clock)
         with pytest.raises(SpoolError):
             Spool(tmp_path, settings)  # one spool per folder
+    complete(settings)
     with Spool(tmp_path, settings, settle=0.05, clock=clock) as s:
-        assert set(s.index) == {hashlib.sha256(EXAMPLE).hexdigest()}
         (tmp_path / "again.b2").write_bytes(EXAMPLE)
         scan(s, clock)
         [ev] = scan(s, clock)
@@ -227,9 +271,11 @@ def test_a_restart_reads_the_index(tmp_path: Path, settings: Settings, clock: Cl
     assert len(lots(settings)) == 1
 
 
-def test_a_restart_finishes_a_receipt_cut_after_the_index(tmp_path: Path, settings: Settings,
-                                                          clock: Clock) -> None:
-    """The state a crash leaves between the index append and the move: indexed, still in the drop folder."""
+def test_a_restart_finishes_a_receipt_cut_after_the_journal(tmp_path: Path, settings: Settings,
+                                                            clock: Clock) -> None:
+    """The state a crash leaves between the journal and the move: journaled, still in the drop
+    folder. The restart sends it again (marked resent: the pipeline drops what it already
+    liquidated) and finishes the ARL, with the first reception time, and the move."""
     with Spool(tmp_path, settings, settle=0.05, clock=clock) as s:
         (tmp_path / "a.b2").write_bytes(EXAMPLE)
         scan(s, clock)
@@ -244,17 +290,58 @@ def test_a_restart_finishes_a_receipt_cut_after_the_index(tmp_path: Path, settin
         [ev] = scan(s, clock)
     assert (ev.outcome, ev.moved_to) == ("sent", tmp_path / "archive" / "a.b2")
     assert (tmp_path / "archive" / "a.b2.arl").read_bytes() == first_arl  # the first reception time
+    first, again = (Received.unpack(m.value()) for m in lots(settings))
+    assert (first.seq, first.resent) == (again.seq, False) or (first.resent, again.resent) == (False, True)
+    assert first.seq == again.seq and again.resent and len(entries(settings)) == 1
+
+
+def test_new_topics_get_every_pending_file_again(tmp_path: Path, settings: Settings, clock: Clock) -> None:
+    """A broker that lost its records (here: the topics deleted and created again, which gives
+    them new ids like a restarted memory-only broker): the journal sends again, from the
+    archive, every file not complete, and only those."""
+    crlf = EXAMPLE.replace(b"\n", b"\r\n")
+    with Spool(tmp_path, settings, settle=0.05, clock=clock) as s:
+        assert s.check_topics()            # first sight of the topics: nothing pending yet
+        (tmp_path / "a.b2").write_bytes(EXAMPLE)
+        (tmp_path / "b.b2").write_bytes(crlf)
+        scan(s, clock)
+        assert len(scan(s, clock)) == 2
+        with db.connect(settings.database_url, autocommit=True) as conn:
+            conn.execute("UPDATE intake_journal SET completed_at = now(), outcome = 'complete' WHERE name = 'a.b2'")
+        assert not s.check_topics()        # same topics: nothing sent again
+        assert len(lots(settings)) == 2
+        admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+        for f in admin.delete_topics(Topics.named(settings.prefix).all()).values():
+            f.result()
+        time.sleep(0.5)
+        s._producer = None
+        assert s.check_topics()
+        [again] = [Received.unpack(m.value()) for m in lots(settings)]
+    assert (again.name, again.data, again.resent) == ("b.b2", crlf, True)
+    [b] = [e for e in entries(settings) if e.name == "b.b2"]
+    assert again.seq == b.seq and again.received_at == b.received_at
+
+
+def test_postgresql_away_leaves_the_files_in_the_drop_folder(tmp_path: Path, settings: Settings, clock: Clock,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing is acknowledged while PostgreSQL cannot journal: one log line, and the spool
+    takes the file by itself once it answers."""
+    away = replace(settings, database_url=f"postgresql://nobody@127.0.0.1:{free_port()}/none?connect_timeout=1")
+    with Spool(tmp_path, away, settle=0.05, clock=clock) as s, caplog.at_level(logging.WARNING):
+        (tmp_path / "a.b2").write_bytes(EXAMPLE)
+        for _ in range(4):
+            clock.tick()
+            assert s.poll() == []
+        assert (tmp_path / "a.b2").exists() and not (tmp_path / "archive" / "a.b2.arl").exists()
+        assert sum("PostgreSQL unavailable" in r.getMessage() for r in caplog.records) == 1
+        s.settings = settings
+        events: list = []
+        for _ in range(3):  # the file is seen again, settles, and is taken
+            clock.tick()
+            events += s.poll()
+        [ev] = events
+    assert ev.outcome == "sent" and any("back" in r.getMessage() for r in caplog.records)
     assert len(lots(settings)) == 1
-
-
-def test_a_cut_index_line_is_dropped_on_start(tmp_path: Path, settings: Settings) -> None:
-    """A crash in the middle of an index append: that file was not moved, so it is simply sent again."""
-    (tmp_path / "archive").mkdir()
-    whole = orjson.dumps({"sha256": "ab" * 32, "name": "a.b2", "archived": "archive/a.b2", "received_at": T0})
-    (tmp_path / "archive" / INDEX).write_bytes(whole + b"\n" + b'{"sha256": "cd')
-    with Spool(tmp_path, settings) as s:
-        assert set(s.index) == {"ab" * 32}
-    assert (tmp_path / "archive" / INDEX).read_bytes() == whole + b"\n"
 
 
 def test_run_takes_files_until_stopped(tmp_path: Path, settings: Settings) -> None:
@@ -283,6 +370,7 @@ def test_a_refused_file_is_sent_once_and_its_copy_answered_with_its_own_reasons(
     scan(spool, clock)
     [ev] = scan(spool, clock)
     assert (ev.outcome, ev.reason) == ("sent", "ARL N")
+    complete(settings)  # the pipeline kept the refusal
     (spool.folder / "early-again.b2").write_bytes(EXAMPLE)
     scan(spool, clock)
     [dup] = scan(spool, clock)
