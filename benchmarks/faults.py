@@ -60,13 +60,14 @@ class Result:
     exit_s: float | None = None
     leftovers: int = 0          # processes of a serve still running after it was stopped
     dead_letters: int = 0
+    personal_data: int = 0      # NIR, IBAN or name of the directory found in a log or error
     error: str | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
     def exact(self) -> bool:
         return (self.error is None and self.lost == self.doubled == self.differ == self.refusals_lost == 0
-                and self.ledger_exact and self.reconciled and self.leftovers == 0
+                and self.ledger_exact and self.reconciled and self.leftovers == 0 and self.personal_data == 0
                 and self.exit_s is not None and self.exit_s <= EXIT_WITHIN)
 
 
@@ -172,30 +173,37 @@ def _postgres_pids(work: Path) -> list[int]:
 
 # -- faults: each gets the running serve and returns when the fault is over ----------------------
 
-def _sigterm(s: Serve, r: Result, o: argparse.Namespace) -> None:
+def _sigterm(s: Serve, r: Result, o: argparse.Namespace) -> list[str]:
     r.exit_s = s.stop()
     r.notes.append(f"SIGTERM mid-flow: exited in {r.exit_s:.1f} s")
     s.start()
+    return []
 
 
-def _kill_worker(s: Serve, r: Result, o: argparse.Namespace) -> None:
+def _kill_worker(s: Serve, r: Result, o: argparse.Namespace) -> list[str]:
     os.kill(s.pid("worker-0"), signal.SIGKILL)
+    return ["worker-0"]
 
 
-def _kill_workers(s: Serve, r: Result, o: argparse.Namespace) -> None:
-    for k in range(s.workers):
-        os.kill(s.pid(f"worker-{k}"), signal.SIGKILL)
+def _kill_workers(s: Serve, r: Result, o: argparse.Namespace) -> list[str]:
+    names = [f"worker-{k}" for k in range(s.workers)]
+    for n in names:
+        os.kill(s.pid(n), signal.SIGKILL)
+    return names
 
 
-def _kill_broker(s: Serve, r: Result, o: argparse.Namespace) -> None:
+def _kill_broker(s: Serve, r: Result, o: argparse.Namespace) -> list[str]:
     os.kill(s.pid("broker"), signal.SIGKILL)
+    # the supervisor starts the workers again too: they had the lost broker's offsets
+    return ["broker", *(f"worker-{k}" for k in range(s.workers))]
 
 
-def _kill_postgres(s: Serve, r: Result, o: argparse.Namespace) -> None:
+def _kill_postgres(s: Serve, r: Result, o: argparse.Namespace) -> list[str]:
     os.kill(s.pid("postgres"), signal.SIGKILL)
+    return ["postgres"]
 
 
-def _kill_serve(s: Serve, r: Result, o: argparse.Namespace) -> None:
+def _kill_serve(s: Serve, r: Result, o: argparse.Namespace) -> list[str]:
     pids = [p for p in s.children() if p != (s.proc.pid if s.proc else None)]
     s.kill()
     deadline = time.monotonic() + 5
@@ -205,9 +213,10 @@ def _kill_serve(s: Serve, r: Result, o: argparse.Namespace) -> None:
     r.notes.append(f"SIGKILL serve: {left} of its {len(pids)} children still running 5 s later"
                    + (" (the next start ends them by pid)" if left else ""))
     s.start()
+    return []
 
 
-def _stop_postgres(s: Serve, r: Result, o: argparse.Namespace) -> None:
+def _stop_postgres(s: Serve, r: Result, o: argparse.Namespace) -> list[str]:
     pids = _postgres_pids(s.work)
     for p in pids:
         os.kill(p, signal.SIGSTOP)
@@ -219,9 +228,10 @@ def _stop_postgres(s: Serve, r: Result, o: argparse.Namespace) -> None:
                 os.kill(p, signal.SIGCONT)
             except OSError:
                 pass
+    return []
 
 
-FAULTS: dict[str, Callable[[Serve, Result, argparse.Namespace], None]] = {
+FAULTS: dict[str, Callable[[Serve, Result, argparse.Namespace], list[str]]] = {
     "sigterm": _sigterm, "kill-worker": _kill_worker, "kill-workers": _kill_workers, "kill-broker": _kill_broker,
     "kill-postgres": _kill_postgres, "kill-serve": _kill_serve, "stop-postgres": _stop_postgres,
 }
@@ -281,15 +291,23 @@ def run_fault(name: str, flow: Path, work: Path, o: argparse.Namespace) -> Resul
                 raise RuntimeError("a quarter of the décomptes not written before the fault")
             time.sleep(0.1)
         t0 = time.monotonic()
-        before = _written(s) or 0
-        FAULTS[name](s, r, o)
-        t_end = time.monotonic()
+        pids = {n: c.get("pid") for n, c in (s.status() or {"components": {}})["components"].items()}
+        killed = FAULTS[name](s, r, o)
+        t_end, wall_end = time.monotonic(), time.time()
         for p in files[half:]:
             drop(s.spool, p)
+        # recovered: a status written after the fault says every component is up, the killed
+        # ones with new pids, and a décompte is written after that moment
+        resumed_from: int | None = None
         while not _complete(s, receptions) or (_written(s) or 0) < expected:
             now = time.monotonic()
-            if r.recovery_s is None and s.all_up() and (_written(s) or 0) > before:
-                r.recovery_s = now - t_end
+            if r.recovery_s is None:
+                st = s.status()
+                if resumed_from is None and st is not None and float(st["updated_at"]) > wall_end + 0.5 \
+                        and s.all_up() and all(st["components"][n]["pid"] != pids.get(n) for n in killed):
+                    resumed_from = _written(s)
+                elif resumed_from is not None and (_written(s) or 0) > resumed_from:
+                    r.recovery_s = now - t_end
             if now > deadline:
                 r.error = f"not complete within {o.timeout:.0f} s"
                 break
@@ -307,6 +325,9 @@ def run_fault(name: str, flow: Path, work: Path, o: argparse.Namespace) -> Resul
             r.exit_s = exit_s if r.exit_s is None else max(r.exit_s, exit_s)
         time.sleep(0.5)
         r.leftovers = sum(_alive(p) for p in pids)
+        hits = personal_data_in(logs_of(work), flow)
+        r.personal_data = len(hits)
+        r.notes += [f"personal data ({kind}) in {path} line {line}" for path, line, kind in hits[:5]]
     return r
 
 
@@ -362,6 +383,52 @@ def check(flow: Path, url: str, work: Path, r: Result) -> None:
         r.notes.append("no payment run")
 
 
+def personal_data_in(paths: list[Path], flow: Path) -> list[tuple[str, int, str]]:
+    """NIR-, IBAN- and name-shaped values of the generated directory found in `paths`:
+    (file, line number, kind), never the value itself."""
+    import csv
+    import re
+
+    nirs, ibans, names = set(), set(), set()
+    with open(flow / "beneficiaries.csv", encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            nirs.add(row["nir"])
+            if row["iban"]:
+                ibans.add(row["iban"])
+    with open(flow / "professionals.csv", encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["iban"]:
+                ibans.add(row["iban"])
+            if len(row["name"]) >= 5:
+                names.add(row["name"])
+    digits = re.compile(rb"(?<![0-9])[0-9]{13}(?![0-9])")
+    iban = re.compile(rb"\b[A-Z]{2}[0-9]{2}[0-9A-Z]{11,30}\b")
+    name = re.compile(b"|".join(re.escape(n.encode()) for n in sorted(names, key=len, reverse=True)))
+    nir_b, iban_b = {n.encode() for n in nirs}, {i.encode() for i in ibans}
+    hits = []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        for k, line in enumerate(data.splitlines(), 1):
+            if any(m.group() in nir_b for m in digits.finditer(line)):
+                hits.append((str(path), k, "NIR"))
+            if any(m.group() in iban_b for m in iban.finditer(line)):
+                hits.append((str(path), k, "IBAN"))
+            if names and name.search(line):
+                hits.append((str(path), k, "name"))
+    return hits
+
+
+def logs_of(folder: Path) -> list[Path]:
+    """Every log and error a run left under `folder`: serve, workers, broker, PostgreSQL, reasons."""
+    found = []
+    for pattern in ("*.log", "*.reason", "log", "*.err", "faults.json", "status.json"):
+        found += [p for p in folder.rglob(pattern) if p.is_file() and "flow" not in p.relative_to(folder).parts[:1]]
+    return sorted(set(found))
+
+
 def expected_invoices(flow: Path) -> int:
     from fseflow.generator import manifest_files
     from fseflow.offline import Engine
@@ -375,7 +442,7 @@ def expected_invoices(flow: Path) -> int:
 
 def print_table(results: list[Result]) -> None:
     head = f"{'fault':<14} {'invoices':>8} {'lost':>5} {'doubled':>7} {'differ':>6} {'refusals lost':>13} " \
-           f"{'ledger':>6} {'recon.':>6} {'recovery s':>10} {'drain s':>7} {'exit s':>6} {'left':>4}  verdict"
+           f"{'ledger':>6} {'recon.':>6} {'recovery s':>10} {'drain s':>7} {'exit s':>6} {'left':>4} {'PII':>4}  verdict"
     print(head)
     print("-" * len(head))
     for r in results:
@@ -383,12 +450,12 @@ def print_table(results: list[Result]) -> None:
         ex = "-" if r.exit_s is None else f"{r.exit_s:.1f}"
         print(f"{r.fault:<14} {r.invoices:>8,} {r.lost:>5} {r.doubled:>7} {r.differ:>6} {r.refusals_lost:>13} "
               f"{'exact' if r.ledger_exact else 'NO':>6} {'holds' if r.reconciled else 'NO':>6} {rec:>10} "
-              f"{r.drain_s:>7.1f} {ex:>6} {r.leftovers:>4}  {'exact' if r.exact else 'FAILED ' + (r.error or '')}")
+              f"{r.drain_s:>7.1f} {ex:>6} {r.leftovers:>4} {r.personal_data:>4}  {'exact' if r.exact else 'FAILED ' + (r.error or '')}")
         for n in r.notes:
             print(f"{'':<14} {n}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m fseflow.benchmarks.faults", description=__doc__.split("\n")[0])
     ap.add_argument("--invoices", type=int, default=10_000)
     ap.add_argument("--population", type=int, default=None)
@@ -398,8 +465,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--freeze", type=float, default=30.0, help="seconds PostgreSQL stays stopped (stop-postgres)")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds for one fault's flow to complete")
     ap.add_argument("--out", type=Path, default=None)
-    o = ap.parse_args(argv)
+    return ap
+
+
+def prepare(flow: Path, o: argparse.Namespace) -> None:
+    """The flow of the rig (generated once), and the décomptes it must end with."""
     from fseflow.generator import generate
+
+    if not (flow / "manifest.csv").exists():
+        generate(flow, invoices=o.invoices, seed=o.seed, start_date=None, days=1, population=o.population)
+    o.expected = expected_invoices(flow)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = parser()
+    o = ap.parse_args(argv)
 
     names = list(FAULTS) if o.faults == "all" else [n.strip() for n in o.faults.split(",") if n.strip()]
     unknown = [n for n in names if n not in FAULTS]
@@ -408,9 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     out = o.out or Path(tempfile.mkdtemp(prefix="fseflow-faults-"))
     out.mkdir(parents=True, exist_ok=True)
     flow = out / "flow"
-    if not (flow / "manifest.csv").exists():
-        generate(flow, invoices=o.invoices, seed=o.seed, start_date=None, days=1, population=o.population)
-    o.expected = expected_invoices(flow)
+    prepare(flow, o)
     print(f"fault rig: {o.expected:,} invoices in {len(list((flow / 'b2').iterdir()))} files, {o.workers} workers,"
           f" in {out}", flush=True)
     results = []

@@ -218,7 +218,13 @@ def cmd_ingest(a: argparse.Namespace) -> int:
     return 0
 
 
+#: seconds after SIGTERM past which `serve` ends its processes itself and exits (issue: within 10 s)
+EXIT_DEADLINE = 9.0
+
+
 def cmd_serve(a: argparse.Namespace) -> int:
+    import contextlib
+    import logging
     import os
     import signal
     import threading
@@ -233,8 +239,26 @@ def cmd_serve(a: argparse.Namespace) -> int:
     from fseflow.stream.supervisor import Supervisor, end_orphans
 
     stop = threading.Event()
+    started: list[Any] = []   # what a last-resort exit must end: workers, broker
+
+    def deadline() -> None:
+        # a call blocked on a frozen service must not hold SIGTERM past 10 s: end what was
+        # started (every effect is idempotent in PostgreSQL) and exit
+        time.sleep(EXIT_DEADLINE)
+        logging.getLogger("fseflow.serve").error("serve: not stopped %.0f s after the signal: ending its processes",
+                                                 EXIT_DEADLINE)
+        for proc in started:
+            with contextlib.suppress(Exception):
+                proc.kill()
+        os._exit(1)
+
+    def on_signal(*_: Any) -> None:
+        if not stop.is_set():
+            stop.set()
+            threading.Thread(target=deadline, name="exit-deadline", daemon=True).start()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
     work = DEFAULT_WORKDIR.resolve()
     work.mkdir(parents=True, exist_ok=True)
     end_orphans(work)
@@ -246,7 +270,16 @@ def cmd_serve(a: argparse.Namespace) -> int:
         url = postgres.start() if postgres else os.environ[DATABASE_ENV]
         db.migrate(url)
         settings = Settings.from_env(bootstrap, url)
+        # serve's own registry (fseflow_up, restarts, journal), beside the workers' ports
+        serve_port = int(os.environ.get("FSEFLOW_SERVE_METRICS_PORT", "9463"))
+        if serve_port:
+            from fseflow.stream import metrics
+
+            metrics.serve(serve_port)
         workers = Workers(settings, work, count=a.workers)
+        started.append(workers)
+        if kafka is not None:
+            started.append(kafka)
         with Spool(a.spool, settings, settle=a.settle) as spool:
             sup = Supervisor(work, workers, kafka, postgres, spool)
             sup.record_pids()

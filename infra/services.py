@@ -146,6 +146,11 @@ class EmbeddedKafka:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def kill(self) -> None:
+        if self.alive():
+            assert self.proc is not None
+            self.proc.kill()
+
     def stop(self) -> None:
         if self.proc is not None:
             _stop_broker(self.proc)

@@ -5,15 +5,22 @@ partition's share of the invoices of many files): per-event Python work is what 
 agent, so the hot path is numpy arrays and numba kernels over whole batches.
 
 Processing is at-least-once; effects are exactly-once by construction, not by Kafka
-transactions (the embedded broker does not support them):
+transactions (the embedded broker does not support them). PostgreSQL is the system of record:
 
 - decode: invoices are produced and flushed before the file's receipt; a replayed file is sent
   again and its rows dropped downstream by the upstream-offset watermark (stream/state.py);
-- liquidate: décomptes are flushed, then the state changelog record; the input offset is
-  committed by faust after both. A restarted worker rebuilds the state from the changelog and
-  skips the input the state already reflects; décomptes written twice are idempotent;
-- sink: one PostgreSQL transaction per batch, `ON CONFLICT DO NOTHING` on natural keys, and the
-  offsets are acknowledged only after the commit.
+- liquidate: one PostgreSQL transaction per step holds the décomptes, their ledger entries and
+  each partition's state change (infra/state_store.py), so the state never runs ahead of or
+  behind what was paid. The input offset is committed by faust after it. A restarted worker
+  reads the state back from PostgreSQL, skips input the state already reflects (offsets of the
+  same broker incarnation only) and drops invoices already written (files re-sent from the
+  intake journal);
+- sink: the receipts and refused lots, one transaction per batch, `ON CONFLICT DO NOTHING`;
+  the offsets are acknowledged only after the commit.
+
+A record a stage cannot read is kept in `dead_letters` (topic, partition, offset, stage, reason)
+and the stage goes on; PostgreSQL away makes a stage back off (one log line down, one back),
+never crash-loop.
 """
 from __future__ import annotations
 

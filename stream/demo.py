@@ -20,6 +20,10 @@ from rich.table import Table
 from fseflow.report import console, print_alerts, print_beneficiary_alerts, print_delays, print_payments, print_summary, print_truth
 
 
+#: the demo gives up when its workers had to be started again this many times
+MAX_RESTARTS = 10
+
+
 @dataclass
 class DemoOptions:
     invoices: int = 56_000
@@ -38,7 +42,8 @@ def run_demo(o: DemoOptions) -> int:
     from fseflow.infra.services import services
     from fseflow.offline import Summary
     from fseflow.stream.ingest import ingest
-    from fseflow.stream.runner import Workers, wait_drained
+    from fseflow.stream.runner import PipelineError, Workers, wait_drained
+    from fseflow.stream.supervisor import Supervisor
     from fseflow.stream.settings import Settings
     from fseflow.truth import TruthChecker
 
@@ -85,10 +90,18 @@ def run_demo(o: DemoOptions) -> int:
                 ingest(files, settings, on_file=lambda _: bar.advance(sent))
                 timings["ingest"] = time.perf_counter() - t0
 
+                # a worker that dies is started again, as `serve` does (its state from PostgreSQL)
+                sup = Supervisor(folder, workers)
+
                 def show(p: Any) -> None:
                     bar.update(done, completed=p.decomptes, total=max(p.expected_invoices, 1))
+                    sup.check()
+                    if sup.restarts() > MAX_RESTARTS:
+                        raise PipelineError(f"workers started again {sup.restarts()} times: see the logs\n"
+                                            + workers.log_tail())
 
-                wait_drained(conn, len(files), workers, timeout=1800, on_progress=show, ledger=True, fraud=True)
+                wait_drained(conn, len(files), workers, timeout=1800, on_progress=show, ledger=True, fraud=True,
+                             require_alive=False)
                 timings["stream"] = time.perf_counter() - t0
             summary, checker = Summary(), TruthChecker(flow / "truth.jsonl")
             for rec in store.read_decomptes(conn):

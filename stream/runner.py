@@ -110,6 +110,12 @@ class Workers:
                 out.append(f"--- worker-{k}.log\n" + "\n".join(path.read_text("utf-8", "replace").splitlines()[-lines:]))
         return "\n".join(out)
 
+    def kill(self) -> None:
+        """SIGKILL every worker (a last resort: their effects are idempotent in PostgreSQL)."""
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+
     def close(self, timeout: float = 30.0) -> None:
         """SIGTERM to every worker at once, then SIGKILL to those still running after `timeout`."""
         for p in self.procs:

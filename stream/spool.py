@@ -79,6 +79,9 @@ PARTIAL_SUFFIXES = (".part", ".tmp")
 _SIDECARS = (".arl", ".dup", ".reason")
 #: files sent per broker round trip: one flush per chunk, not per file
 _CHUNK_FILES = 64
+#: seconds a send, or a question to the broker, may take before the broker counts as away: short,
+#: so `serve` still exits within 10 s of SIGTERM while the broker is down
+SEND_TIMEOUT = 3.0
 _CHUNK_BYTES = 64 << 20
 
 
@@ -202,9 +205,11 @@ class Spool:
         try:
             self.check_topics()
             events = self.scan_once()
-        except KafkaException as e:
+        except (KafkaException, BufferError, SystemError) as e:
+            # SystemError: confluent-kafka's flush after a fatal producer error (an idempotent
+            # producer's sequence lost with a broker started again); a new producer next time
             self._gone("broker", e)
-            self._producer = None
+            self._drop_producer()
             return []
         except (psycopg.OperationalError, psycopg.InterfaceError, ServiceError) as e:
             self._gone("PostgreSQL", e)
@@ -230,19 +235,31 @@ class Spool:
 
     def _prod(self) -> Producer:
         if self._producer is None:
-            ensure_topics(self.settings.kafka_bootstrap, self.topics, self.settings.partitions)
+            ensure_topics(self.settings.kafka_bootstrap, self.topics, self.settings.partitions, timeout=SEND_TIMEOUT)
             self._producer = producer(self.settings)
         return self._producer
+
+    def _drop_producer(self) -> None:
+        """Forget the producer and what it still holds (the journal sends those files again)."""
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                self._producer.purge(in_queue=True, in_flight=True, blocking=False)
+        self._producer = None
+        self._delivery.errors.clear()
 
     def check_topics(self) -> bool:
         """Send the journal's pending files again when the topics are not the ones they were
         sent to (first call, a broker started again); True when it did."""
         self._prod()
-        now = incarnation(self.settings.kafka_bootstrap, self.topics)
+        now = incarnation(self.settings.kafka_bootstrap, self.topics, timeout=SEND_TIMEOUT)
         if now == self.incarnation:
             return False
         if self.incarnation is not None:
             log.warning("spool: the broker's topics are new (records lost): sending the pending files again")
+            # the idempotent producer's sequence numbers belong to the broker that was lost
+            self._drop_producer()
+            self._prod()
+            now = incarnation(self.settings.kafka_bootstrap, self.topics, timeout=SEND_TIMEOUT)
         n = self.resend_pending()
         self.incarnation = now
         if n:
@@ -499,12 +516,14 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def send(prod: Producer, topic: str, records: Iterable[Received], delivery: Delivery) -> None:
-    """Produce received files to `topic` (keyed by emitter) and return once the broker acked them all."""
+def send(prod: Producer, topic: str, records: Iterable[Received], delivery: Delivery,
+         timeout: float = SEND_TIMEOUT) -> None:
+    """Produce received files to `topic` (keyed by emitter) and return once the broker acked them
+    all; KafkaException when it did not within `timeout` (the files are journaled: sent again)."""
     for rec in records:
         prod.produce(topic, value=rec.pack(), key=emitter_key(rec.data), on_delivery=delivery)
         prod.poll(0)
-    flush(prod)
+    flush(prod, timeout)
     delivery.check()
 
 

@@ -1,21 +1,21 @@
-"""Liquidation state of one `fse.invoices` partition, and its changelog records.
+"""Liquidation state of one `fse.invoices` partition, and its change records.
 
 The per-beneficiary counters (processors/state.py) of a partition are one numpy hash table.
-After each liquidated batch the worker writes one changelog record to `fse.state` (same
-partition): the table rows of every beneficiary the batch touched, the next input offset the
-state reflects, and per upstream partition the last upstream offset it reflects. Replaying a
-partition's changelog in order rebuilds the table exactly (rows are whole current values, never
-increments), and the two offsets make processing effectively once:
+Each liquidated step writes one change (the table rows of every beneficiary the step touched,
+the next input offset the state reflects, and per upstream partition the last upstream offset
+it reflects) to PostgreSQL, in the transaction of the step's décomptes (infra/state_store.py).
+Replaying a partition's changes in order after its latest snapshot rebuilds the table exactly
+(rows are whole current values, never increments), and the two offsets make processing
+effectively once:
 
-- input records below `next_offset` are already in the state: a restarted worker skips them
-  (their décomptes were written before the changelog record, see stream/app.py);
+- input records below `next_offset` are already in the state: a restarted worker skips them;
 - invoices re-emitted by a restarted decode step carry their upstream (partition, offset); rows
   at or below `watermarks[partition]` are already liquidated and are dropped.
 
 Both offsets belong to one incarnation of the topics (stream/topics.py `incarnation`): the
 state keeps the incarnation it was built on, and `adopt` forgets offsets of another one (the
 beneficiaries' counters stay: they are PostgreSQL's, written with the décomptes they reflect).
-`step` numbers the changes of the partition in PostgreSQL (infra/state_store.py).
+`step` numbers the changes of the partition.
 """
 from __future__ import annotations
 

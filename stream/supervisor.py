@@ -86,6 +86,10 @@ class Supervisor:
                 log.debug("journal sweep skipped: %s", type(e).__name__)
         self.write_status()
 
+    def restarts(self) -> int:
+        """How many times a component was started again."""
+        return sum(r.count for r in self._restarts.values())
+
     def _restart(self, name: str, now: float, start: Any, why: str = "died") -> None:
         r = self._restarts.setdefault(name, _Restart())
         if r.at == 0.0:

@@ -6,12 +6,11 @@
     fse.invoices        columnar invoice batches, partitioned by beneficiary (NIR + rang)
     fse.decomptes       décomptes of paid invoices, per liquidated batch
     fse.rejects         décomptes of rejected invoices, per liquidated batch
-    fse.state           changelog of the liquidation state (one delta per liquidated batch)
     fse.lines           line features for fraud scoring, columnar, one record per liquidate step, in its partition
     fraud.alerts        practitioner-days and beneficiary-days whose fraud score reached the alert threshold
 
-Every topic has the same partition count, so the state changelog is co-partitioned with
-`fse.invoices`: partition p of the state holds exactly the beneficiaries of partition p.
+Every topic has the same partition count (co-partitioned with `fse.invoices`). The liquidation
+state is not on a topic: it lives in PostgreSQL with the décomptes it reflects (infra/state_store.py).
 
 An offset means something only on the topic it was read from: `incarnation` names the topics
 by their ids (a broker started again, or a topic deleted and created again, gives new ids), and
@@ -24,9 +23,9 @@ from dataclasses import dataclass
 from confluent_kafka import TopicCollection
 from confluent_kafka.admin import AdminClient, NewTopic
 
-NAMES = ("lots", "files", "lots_rejected", "invoices", "decomptes", "rejects", "state", "lines", "alerts")
+NAMES = ("lots", "files", "lots_rejected", "invoices", "decomptes", "rejects", "lines", "alerts")
 _BASE = {"lots": "fse.lots", "files": "fse.files", "lots_rejected": "fse.lots.rejected",
-         "invoices": "fse.invoices", "decomptes": "fse.decomptes", "rejects": "fse.rejects", "state": "fse.state",
+         "invoices": "fse.invoices", "decomptes": "fse.decomptes", "rejects": "fse.rejects",
          "lines": "fse.lines", "alerts": "fraud.alerts"}
 
 
@@ -38,7 +37,6 @@ class Topics:
     invoices: str
     decomptes: str
     rejects: str
-    state: str
     lines: str
     alerts: str
 
