@@ -235,8 +235,7 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
         written are recognised by their key (`state_store.written`)."""
         with db.connect(settings.database_url, autocommit=True) as conn:
             state, changes, from_snapshot = state_store.read_state(conn, app_id, p)
-        other = bool(state.incarnation) and state.adopt(current_incarnation())
-        state.incarnation = current_incarnation()
+        other = state.adopt(current_incarnation())
         snapshots.setdefault(p, time.monotonic())
         log.info("partition %d: state restored from PostgreSQL (%s, %d changes after it; %d entries, next offset %d%s)",
                  p, "from snapshot" if from_snapshot else "no snapshot", changes, int(state.table.used[0]),

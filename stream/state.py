@@ -40,11 +40,15 @@ class PartitionState:
     step: int = 0
 
     def adopt(self, incarnation: str) -> bool:
-        """Run on `incarnation` from now on; True when the offsets were of another one and dropped."""
+        """Run on `incarnation` from now on; True when it held offsets of another one (dropped).
+
+        A state of no known incarnation (a snapshot written before offsets carried one) is of
+        another one too: its offsets are dropped, never applied to these topics."""
         if self.incarnation == incarnation:
             return False
+        dropped = self.next_offset > 0 or bool(self.watermarks)
         self.incarnation, self.next_offset, self.watermarks = incarnation, 0, {}
-        return True
+        return dropped
 
     def fresh_rows(self, src_partition: np.ndarray, src_offset: np.ndarray) -> np.ndarray:
         """Mask of invoice rows not yet liquidated (above their upstream watermark)."""

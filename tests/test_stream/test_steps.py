@@ -112,6 +112,22 @@ def test_changelog_record_rebuilds_the_partition_state(flow: Path) -> None:
     assert (rebuilt.next_offset, rebuilt.watermarks) == (state.next_offset, {3: len(files) - 1})
 
 
+def test_offsets_of_another_or_unknown_incarnation_are_dropped_counters_kept() -> None:
+    """A state restored on new topics forgets its offsets (a broker started again numbers from 0),
+    and so does one of no known incarnation (a snapshot of before offsets carried one)."""
+    from fseflow.processors import _hashtable as ht
+
+    fresh = PartitionState(0)
+    assert fresh.adopt("t1") is False and fresh.incarnation == "t1"
+    counters = {(12345, 1, 0): 100}
+    state = PartitionState(0, table=ht.from_dict(counters), next_offset=7, watermarks={3: 41}, incarnation="t1")
+    assert state.adopt("t1") is False and (state.next_offset, state.watermarks) == (7, {3: 41})
+    assert state.adopt("t2") is True and (state.next_offset, state.watermarks, state.incarnation) == (0, {}, "t2")
+    assert ht.to_dict(state.table) == counters
+    legacy = PartitionState(0, next_offset=2, watermarks={0: 1})  # incarnation "" as an old snapshot reads
+    assert legacy.adopt("t2") is True and (legacy.next_offset, legacy.watermarks) == (0, {})
+
+
 def test_partition_of_a_beneficiary_is_stable_and_spread() -> None:
     nir = np.arange(1_000_000_000_000, 1_000_000_100_000, dtype=np.int64)
     rang = np.zeros_like(nir, dtype=np.int16)
