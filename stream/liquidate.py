@@ -1,8 +1,8 @@
 """The liquidate step: invoice batches of one partition → décomptes, and the new state.
 
 Pure over its inputs except for the partition state it advances (stream/state.py): the agent
-in stream/app.py reads the batches, calls `liquidate_step`, writes the décomptes, then the
-changelog record, in that order.
+in stream/app.py reads the batches, calls `liquidate_step`, and writes the décomptes, their
+ledger entries and the state change in one PostgreSQL transaction.
 """
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ from fseflow.stream.state import PartitionState
 class LiquidateOutput:
     paid: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
-    changelog: bytes = b""
-    benes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # beneficiary rows touched
+    #: the beneficiaries the step touched: the step's state change is `state.changelog(benes)`,
+    #: made once its step number is known (stream/app.py commit_step)
+    benes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     skipped: int = 0          # invoice rows already liquidated (replayed upstream)
     kernel_seconds: float = 0.0
     decoded_at: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per liquidated invoice
@@ -80,7 +81,6 @@ def liquidate_step(state: PartitionState, batches: list[InvoiceBatch], next_offs
     else:
         state.next_offset = next_offset
     out.benes = benes
-    out.changelog = state.changelog(benes)
     return out
 
 

@@ -106,7 +106,7 @@ def test_changelog_record_rebuilds_the_partition_state(flow: Path) -> None:
     for k in range(0, len(items), 60):
         out = dec.decode_step(items[k:k + 60], ref, 1, {})
         res = liquidate_step(state, [dec.unpack_invoices(out.invoices[0])], k + 1, bene, pros, ref)
-        rebuilt.apply(res.changelog)
+        rebuilt.apply(state.changelog(res.benes))
     from fseflow.processors import _hashtable as ht
     assert ht.to_dict(rebuilt.table) == ht.to_dict(state.table) and len(ht.to_dict(state.table)) > 100
     assert (rebuilt.next_offset, rebuilt.watermarks) == (state.next_offset, {3: len(files) - 1})
