@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import logging
 import os
 import struct
@@ -34,7 +35,7 @@ import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import faust
 import numpy as np
@@ -242,6 +243,27 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                  state.next_offset, "; offsets of another broker incarnation dropped" if other else "")
         return state
 
+    async def with_postgres(stage: str, work: Callable[[Any], Any], on_error: Callable[[], None] | None = None) -> Any:
+        """`work(conn)` (a coroutine is awaited) on the agents' connection, once PostgreSQL
+        answers: while it is away the stage backs off, one log line down and one back."""
+        r = resources()
+        wait = _Backoff(f"{stage}: PostgreSQL unavailable")
+        while True:
+            try:
+                if r.get("conn") is None:
+                    r["conn"] = db.connect(settings.database_url, autocommit=True)
+                result = work(r["conn"])
+                if inspect.isawaitable(result):
+                    result = await result
+                break
+            except (psycopg.OperationalError, psycopg.InterfaceError, ServiceError) as exc:
+                r["conn"] = None
+                if on_error is not None:
+                    on_error()
+                await asyncio.sleep(wait.failed(exc))
+        wait.recovered()
+        return result
+
     async def decode_files(stream: Any) -> None:
         async for events in stream.take_events(settings.decode_batch, within=settings.batch_within):
             r = resources()
@@ -253,21 +275,15 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                     items.append((dec.Received.unpack(m.value), m.partition, m.offset))
                 except (BatchFormatError, KeyError, TypeError, ValueError) as exc:
                     bad.append((m, exc))
-            wait = _Backoff("decode: PostgreSQL unavailable")
-            while True:
-                try:
-                    if r.get("conn") is None:
-                        r["conn"] = db.connect(settings.database_url, autocommit=True)
-                    seen = _Seen(r["seen"], r["conn"], [i[0].file_id for i in items],
-                                 [dec.emitter_number(i[0].data) for i in items])
-                    for m, exc in bad:
-                        dead_letter(r["conn"], m, "decode", _one_line(str(exc)) if isinstance(exc, BatchFormatError)
-                                    else f"not an fseflow intake record: {type(exc).__name__}")
-                    break
-                except (psycopg.OperationalError, psycopg.InterfaceError, ServiceError) as exc:
-                    r["conn"] = None
-                    await asyncio.sleep(wait.failed(exc))
-            wait.recovered()
+            def seen_and_dead_letters(conn: Any) -> _Seen:
+                seen = _Seen(r["seen"], conn, [i[0].file_id for i in items],
+                             [dec.emitter_number(i[0].data) for i in items])
+                for m, exc in bad:
+                    dead_letter(conn, m, "decode", _one_line(str(exc)) if isinstance(exc, BatchFormatError)
+                                else f"not an fseflow intake record: {type(exc).__name__}")
+                return seen
+
+            seen = await with_postgres("decode", seen_and_dead_letters)
             out = dec.decode_step(items, r["ref"], P, seen)
             for m, exc in bad:
                 # a value that is not an intake record: refused with its reason, kept in PostgreSQL
@@ -377,19 +393,14 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
             by_partition: dict[int, list[Any]] = defaultdict(list)
             for e in events:
                 by_partition[e.message.partition].append(e.message)
-            wait = _Backoff("liquidate: PostgreSQL unavailable")
-            while True:
-                try:
-                    results = await liquidate_events(by_partition)
-                    break
-                except (psycopg.OperationalError, psycopg.InterfaceError, ServiceError) as exc:
-                    # nothing of the step is committed: its states are read back from PostgreSQL
-                    # and the same events liquidated again once it answers
-                    for p in by_partition:
-                        r["states"].pop(p, None)
-                    r["conn"] = None
-                    await asyncio.sleep(wait.failed(exc))
-            wait.recovered()
+            def forget_states() -> None:
+                # nothing of the step is committed: its states are read back from PostgreSQL
+                # and the same events liquidated again once it answers
+                for p in by_partition:
+                    r["states"].pop(p, None)
+
+            results = await with_postgres("liquidate", lambda conn: liquidate_events(conn, by_partition),
+                                          on_error=forget_states)
             prod, delivery = r["producer"], r["delivery"]
             decomptes: list[dict[str, Any]] = []
             for state, out in results:
@@ -417,10 +428,8 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
             metrics.record_written(decomptes, r.get("inserted", 0), time.time())
             metrics.record_batch("liquidate", events, time.perf_counter() - t0, highwater)
 
-    async def liquidate_events(by_partition: dict[int, list[Any]]) -> list[tuple[PartitionState, Any]]:
+    async def liquidate_events(conn: Any, by_partition: dict[int, list[Any]]) -> list[tuple[PartitionState, Any]]:
         r = resources()
-        if r.get("conn") is None:
-            r["conn"] = db.connect(settings.database_url, autocommit=True)
         missing = [p for p in by_partition if p not in r["states"]]
         if missing:
             # in threads: a long restore must not stall the event loop, which answers the
@@ -433,7 +442,6 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                 else:
                     # revoked while restoring: its new owner liquidates these events
                     log.info("partition %d revoked during its restore: batch left to its new owner", p)
-        conn = r["conn"]
         results = []
         try:
             for p, msgs in by_partition.items():
@@ -442,11 +450,11 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
                     if res is not None:
                         results.append(res)
             r["inserted"] = commit_step(conn, results)
-        except StoreError as exc:
-            # a record PostgreSQL refuses: the partition's records of the step become dead letters
+        except StoreError:
+            # a record PostgreSQL refuses: each partition is tried on its own (refuse_partitions)
             for state, _ in results:
                 r["states"].pop(state.partition, None)
-            return await refuse_partitions(by_partition, str(exc))
+            return await refuse_partitions(conn, by_partition)
         except BaseException:
             # nothing committed: the states advanced in memory are read back
             for state, _ in results:
@@ -454,11 +462,10 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
             raise
         return results
 
-    async def refuse_partitions(by_partition: dict[int, list[Any]], reason: str) -> list[tuple[PartitionState, Any]]:
+    async def refuse_partitions(conn: Any, by_partition: dict[int, list[Any]]) -> list[tuple[PartitionState, Any]]:
         """Each partition of a refused step on its own: a partition that still fails keeps its
         records as dead letters, and its state moves past them (nothing of theirs counted)."""
         r = resources()
-        conn = r["conn"]
         results = []
         for p, msgs in by_partition.items():
             if p not in r["states"]:
@@ -491,17 +498,7 @@ def build_app(settings: Settings, datadir: Path | None = None, preload: bool = F
         async for events in stream.take_events(settings.sink_batch, within=settings.batch_within):
             r = resources()
             t0 = time.perf_counter()
-            wait = _Backoff("sink: PostgreSQL unavailable")
-            while True:
-                try:
-                    if r.get("conn") is None:
-                        r["conn"] = db.connect(settings.database_url, autocommit=True)
-                    write_receipts(r["conn"], events)
-                    break
-                except (psycopg.OperationalError, psycopg.InterfaceError, ServiceError) as exc:
-                    r["conn"] = None
-                    await asyncio.sleep(wait.failed(exc))
-            wait.recovered()
+            await with_postgres("sink", lambda conn: write_receipts(conn, events))
             metrics.record_batch("sink", events, time.perf_counter() - t0, highwater)
 
     def write_receipts(conn: Any, events: list[Any]) -> None:
