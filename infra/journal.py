@@ -4,7 +4,7 @@ A file is journaled (SHA-256, name, size, reception time, where its bytes are ke
 is acknowledged to its sender (ARL, archive, `.dup`), and followed until it is complete: its
 receipt written and every invoice it sent on with its décompte, or refused with its reason, or
 kept as a dead letter. Whenever the pipeline starts, or finds its broker new, every file not
-complete is sent again from where its bytes are kept (stream/recovery.py): a broker that loses
+complete is sent again from where its bytes are kept (stream/spool.py): a broker that loses
 its records loses nothing the journal holds. `seq` is the reception's identity on the topics.
 """
 from __future__ import annotations
@@ -67,8 +67,7 @@ def record(conn: psycopg.Connection[Any], files: Sequence[New]) -> dict[str, tup
     out = {r[1]: (_entry(r), True) for r in rows}
     known = [f.file_id for f in files if f.file_id not in out]
     if known:
-        for r in conn.execute(f"SELECT {_COLUMNS} FROM intake_journal WHERE file_id = ANY(%s)", (known,)):
-            out[r[1]] = (_entry(r), False)
+        out.update((fid, (e, False)) for fid, e in lookup(conn, known).items())
     return out
 
 
@@ -84,12 +83,10 @@ def sent(conn: psycopg.Connection[Any], seqs: Sequence[int]) -> None:
                      (list(seqs),))
 
 
-def pending(conn: psycopg.Connection[Any], limit: int | None = None) -> list[Entry]:
+def pending(conn: psycopg.Connection[Any]) -> list[Entry]:
     """Receptions not complete, in reception order."""
-    sql = f"SELECT {_COLUMNS} FROM intake_journal WHERE completed_at IS NULL ORDER BY seq"
-    if limit:
-        sql += f" LIMIT {int(limit)}"
-    return [_entry(r) for r in conn.execute(sql)]
+    return [_entry(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM intake_journal WHERE completed_at IS NULL"
+                                            " ORDER BY seq")]
 
 
 def count_pending(conn: psycopg.Connection[Any]) -> int:
