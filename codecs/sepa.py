@@ -30,6 +30,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from fseflow.codecs.exceptions import CodecError
+from fseflow.durable import fsync_dir, replace_atomic
 
 __all__ = [
     "AMOUNT_MAX_CENTS",
@@ -501,29 +502,6 @@ def validate(data: bytes) -> None:
 _FILE_NAME_RE = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9._\-]*")
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)  # the rename itself must survive a crash, not only the file's bytes
-    finally:
-        os.close(fd)
-
-
-def _replace_atomic(folder: Path, name: str, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, folder / name)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(folder)
-
-
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -609,7 +587,7 @@ def write_many(folder: Path, files: dict[str, bytes]) -> dict[str, str]:
         if any(manifest.get(n) != d for n, d in digests.items()):
             manifest.update(digests)
             body = "".join(f"{manifest[k]}  {k}\n" for k in sorted(manifest))
-            _replace_atomic(folder, MANIFEST, body.encode("ascii"))  # fsyncs the folder: the renames too
+            replace_atomic(folder / MANIFEST, body.encode("ascii"))  # fsyncs the folder: the renames too
         elif todo:
-            _fsync_dir(folder)
+            fsync_dir(folder)
     return digests

@@ -50,7 +50,6 @@ import hashlib
 import logging
 import os
 import stat
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -63,6 +62,7 @@ from confluent_kafka import KafkaException, Producer
 from fseflow.codecs import arl, b2
 from fseflow.codecs.exceptions import CodecError
 from fseflow.days import to_days
+from fseflow.durable import fsync_dir, replace_atomic
 from fseflow.exceptions import FseflowError, InputError
 from fseflow.infra import db, journal
 from fseflow.infra.exceptions import ServiceError
@@ -122,14 +122,6 @@ def _day_time(at: float) -> tuple[int, int]:
     """Reception day number and HHMMSS (local time) of an epoch time."""
     t = dt.datetime.fromtimestamp(at)
     return to_days(t.date()), t.hour * 10000 + t.minute * 100 + t.second
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _one_line(text: str) -> str:
@@ -455,8 +447,10 @@ class Spool:
 
     def _finish(self, job: _Job) -> SpoolEvent:
         assert job.target is not None
+        # the sidecars and the move are synced with one folder sync, after the rename
         if job.outcome == "quarantined":
-            write_atomic(job.target.with_name(job.target.name + ".reason"), (job.reason + "\n").encode())
+            replace_atomic(job.target.with_name(job.target.name + ".reason"), (job.reason + "\n").encode(),
+                           sync_dir=False)
         else:
             assert job.decoded is not None
             decoded = job.decoded
@@ -464,14 +458,14 @@ class Spool:
                 assert job.first is not None
                 if decoded.status != "N":  # a refused file is answered with its own reasons again (C09 too)
                     decoded = _as_duplicate(decoded, job.first.name)
-                write_atomic(job.target.with_name(job.target.name + ".dup"),
-                             (f"duplicate of file={job.first.name} archived as {self._where(job.first)} "
-                              f"sha256={job.sha256}: acknowledged, not sent again\n").encode())
+                replace_atomic(job.target.with_name(job.target.name + ".dup"),
+                               (f"duplicate of file={job.first.name} archived as {self._where(job.first)} "
+                                f"sha256={job.sha256}: acknowledged, not sent again\n").encode(), sync_dir=False)
             day, hhmmss = _day_time(job.at)
-            write_atomic(job.target.with_name(job.target.name + ".arl"),
-                         arl.build(decoded, reception_date=day, reception_time=hhmmss))
+            replace_atomic(job.target.with_name(job.target.name + ".arl"),
+                           arl.build(decoded, reception_date=day, reception_time=hhmmss), sync_dir=False)
         os.rename(job.path, job.target)
-        _fsync_dir(job.target.parent)
+        fsync_dir(job.target.parent)
         self._seen.pop(job.path.name, None)
         return SpoolEvent(job.path.name, job.sha256, job.outcome, job.reason, job.target)
 
@@ -501,21 +495,6 @@ def read_regular(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
     return data
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` whole or not at all: a temporary file beside it, synced, renamed."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def send(prod: Producer, topic: str, records: Iterable[Received], delivery: Delivery,
          timeout: float = SEND_TIMEOUT) -> None:
     """Produce received files to `topic` (keyed by emitter) and return once the broker acked them
@@ -534,4 +513,4 @@ def _as_duplicate(d: b2.Decoded, first: str) -> b2.Decoded:
     return dataclasses.replace(d, status="N", reasons=[reason], lots=lots)
 
 
-__all__ = ["PARTIAL_SUFFIXES", "Spool", "SpoolError", "SpoolEvent", "send", "read_regular", "write_atomic"]
+__all__ = ["PARTIAL_SUFFIXES", "Spool", "SpoolError", "SpoolEvent", "send", "read_regular"]
