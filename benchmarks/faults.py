@@ -358,9 +358,8 @@ def check(flow: Path, url: str, work: Path, r: Result) -> None:
         r.invoices, r.written = len(want), len(got)
         r.lost = len(set(want) - set(keys))
         r.doubled = sum(n - 1 for n in keys.values() if n > 1)
-        stream_only = ("file_id", "received_at", "liquidated_at", "partition")
         r.differ = sum(1 for g in got if (g["file"], g["record"]) in want and
-                       {k: v for k, v in g.items() if k not in stream_only} != want[(g["file"], g["record"])])
+                       store.as_offline(g) != want[(g["file"], g["record"])])
         refused_got = Counter((x["file"], x["lot"]) for x in store.read_refused(conn))
         r.refusals_lost = sum((refused_want - refused_got).values())
         r.doubled += sum((refused_got - refused_want).values())

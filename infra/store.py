@@ -206,6 +206,16 @@ def _day(d: dt.date | None) -> str | None:
     return None if d is None else d.isoformat()
 
 
+#: what a décompte of the stream carries beside the offline engine's record: where it came from
+#: and when and where it was liquidated
+STREAM_FIELDS = ("file_id", "received_at", "liquidated_at", "partition")
+
+
+def as_offline(record: dict[str, Any]) -> dict[str, Any]:
+    """A stream décompte as `fseflow liquidate` writes it (its stream-only fields left out)."""
+    return {k: v for k, v in record.items() if k not in STREAM_FIELDS}
+
+
 def read_decomptes(conn: psycopg.Connection[Any], file_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """The invoice records as `decompte.from_outcome` made them, by file_id then record."""
     where, args = ("WHERE file_id = ANY(%s)", (list(file_ids),)) if file_ids is not None else ("", ())
@@ -299,5 +309,5 @@ def counts(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     }
 
 
-__all__ = ["write_files", "write_refused", "write_decomptes", "read_decomptes", "read_refused", "file_row", "seen_files",
+__all__ = ["STREAM_FIELDS", "as_offline", "write_files", "write_refused", "write_decomptes", "read_decomptes", "read_refused", "file_row", "seen_files",
            "latency_percentiles", "counts", "FILE_COLUMNS"]
