@@ -67,11 +67,6 @@ class Workers:
             self.procs[slot] = proc
         return proc
 
-    def restart(self, k: int, timeout: float = 5.0) -> subprocess.Popen[bytes]:
-        """Stop worker k if it still runs, and start it again in its slot."""
-        self.stop(self.procs[k], timeout=timeout)
-        return self.start(self.roles[k], slot=k)
-
     def metrics_port(self, k: int) -> int:
         """The /metrics port of the k-th worker started."""
         return self.settings.metrics_port + k if self.settings.metrics_port else 0
@@ -111,10 +106,12 @@ class Workers:
         return "\n".join(out)
 
     def kill(self) -> None:
-        """SIGKILL every worker (a last resort: their effects are idempotent in PostgreSQL)."""
+        """SIGKILL every worker and reap it (their effects are idempotent in PostgreSQL)."""
         for p in self.procs:
             if p.poll() is None:
                 p.kill()
+        for p in self.procs:
+            p.wait()
 
     def close(self, timeout: float = 30.0) -> None:
         """SIGTERM to every worker at once, then SIGKILL to those still running after `timeout`."""

@@ -8,8 +8,9 @@ infra/services.py `die_with_parent`):
 - the embedded PostgreSQL, when its postmaster dies, is started again on its data (the workers
   and the spool back off meanwhile and go on by themselves);
 - the embedded broker, when it dies, is started again on the same port; its records are lost,
-  so every worker is started again (their state comes back from PostgreSQL, offsets of the old
-  topics dropped) and the spool's next poll sends the journal's pending files again;
+  so the workers are ended before it starts (none may carry the old topics' offsets to the new
+  ones) and started again after (their state comes back from PostgreSQL, offsets of the old
+  topics dropped), and the spool's next poll sends the journal's pending files again;
 - every 2 s the journal marks the receptions that became complete;
 - `status.json` in the work folder (written atomically) and `fseflow_up{component}` say what
   is up; `fseflow status` prints it.
@@ -115,12 +116,17 @@ class Supervisor:
 
     def _broker_again(self) -> None:
         assert self.kafka is not None
+        # the broker lost every record. No worker of the lost broker may meet the new one: it
+        # would rejoin the group and commit its offsets of the old topics to the new ones, and
+        # the new workers would skip the first records of the new topics (measured: 2,475 of
+        # 10,000 invoices never liquidated). So the workers are ended first, then the broker
+        # starts, then the workers start again on the new topics, their state from PostgreSQL;
+        # the spool sends the pending files again at its next poll
+        self.workers.kill()
         self.kafka.start()
-        # the broker lost every record: the workers start again on the new topics, their
-        # state from PostgreSQL; the spool sends the pending files again at its next poll
         log.warning("broker: its records are lost; workers started again, the journal sends the pending files again")
         for k in range(len(self.workers.procs)):
-            self.workers.restart(k)
+            self.workers.start(self.workers.roles[k], slot=k)
 
     def _postgres_again(self) -> None:
         assert self.postgres is not None
