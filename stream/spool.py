@@ -58,6 +58,7 @@ from typing import Any, Callable, Iterable, Literal
 
 import psycopg
 from confluent_kafka import KafkaException, Producer
+from confluent_kafka.admin import AdminClient
 
 from fseflow.codecs import arl, b2
 from fseflow.codecs.exceptions import CodecError
@@ -154,6 +155,7 @@ class Spool:
         # name → (size, mtime_ns, since): the last stat seen and since when it has not changed
         self._seen: dict[str, tuple[int, int, float]] = {}
         self._producer: Producer | None = None
+        self._admin_client: AdminClient | None = None
         self._delivery = Delivery()
         self._conn: Any = None
         self._away: str | None = None      # the service the last scan could not reach (logged once)
@@ -231,19 +233,25 @@ class Spool:
             self._producer = producer(self.settings)
         return self._producer
 
+    def _admin(self) -> AdminClient:
+        # one client for the topics' identity, asked at every poll
+        if self._admin_client is None:
+            self._admin_client = AdminClient({"bootstrap.servers": self.settings.kafka_bootstrap})
+        return self._admin_client
+
     def _drop_producer(self) -> None:
         """Forget the producer and what it still holds (the journal sends those files again)."""
         if self._producer is not None:
             with contextlib.suppress(Exception):
                 self._producer.purge(in_queue=True, in_flight=True, blocking=False)
-        self._producer = None
+        self._producer, self._admin_client = None, None
         self._delivery.errors.clear()
 
     def check_topics(self) -> bool:
         """Send the journal's pending files again when the topics are not the ones they were
         sent to (first call, a broker started again); True when it did."""
         self._prod()
-        now = incarnation(self.settings.kafka_bootstrap, self.topics, timeout=SEND_TIMEOUT)
+        now = incarnation(self.settings.kafka_bootstrap, self.topics, timeout=SEND_TIMEOUT, admin=self._admin())
         if now == self.incarnation:
             return False
         if self.incarnation is not None:
@@ -251,7 +259,7 @@ class Spool:
             # the idempotent producer's sequence numbers belong to the broker that was lost
             self._drop_producer()
             self._prod()
-            now = incarnation(self.settings.kafka_bootstrap, self.topics, timeout=SEND_TIMEOUT)
+            now = incarnation(self.settings.kafka_bootstrap, self.topics, timeout=SEND_TIMEOUT, admin=self._admin())
         n = self.resend_pending()
         self.incarnation = now
         if n:

@@ -67,12 +67,13 @@ def ensure_topics(bootstrap: str, topics: Topics, partitions: int, timeout: floa
 _IDENTITY = ("lots", "invoices", "lines")
 
 
-def incarnation(bootstrap: str, topics: Topics, timeout: float = 15.0) -> str:
+def incarnation(bootstrap: str, topics: Topics, timeout: float = 15.0, admin: AdminClient | None = None) -> str:
     """The identity of the topics' current incarnation: their topic ids, joined.
 
     A memory-only broker restarted, or a topic deleted and created again, gives new ids, so an
-    offset stored with another incarnation is never applied to these topics."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    offset stored with another incarnation is never applied to these topics. `admin`: a client
+    kept by a caller that asks often (the spool, every poll)."""
+    admin = admin or AdminClient({"bootstrap.servers": bootstrap})
     names = [getattr(topics, n) for n in _IDENTITY]
     futures = admin.describe_topics(TopicCollection(names), request_timeout=timeout)
     ids = {name: str(f.result().topic_id) for name, f in futures.items()}
