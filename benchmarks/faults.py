@@ -262,11 +262,6 @@ def _written(s: Serve) -> int | None:
     return None if rows is None else int(rows[0][0])
 
 
-def _complete(s: Serve, files: int) -> bool:
-    rows = _query(s.database(), "SELECT count(*), count(*) FILTER (WHERE completed_at IS NOT NULL) FROM intake_journal")
-    return rows is not None and rows[0] == (files, files)
-
-
 def run_fault(name: str, flow: Path, work: Path, o: argparse.Namespace) -> Result:
     from fseflow.generator import manifest_files
 
@@ -299,14 +294,21 @@ def run_fault(name: str, flow: Path, work: Path, o: argparse.Namespace) -> Resul
         # recovered: a status written after the fault says every component is up, the killed
         # ones with new pids, and a décompte is written after that moment
         resumed_from: int | None = None
-        while not _complete(s, receptions) or (_written(s) or 0) < expected:
+        while True:
+            # one query a round: the journal's receptions, those complete, the décomptes written
+            got = _query(s.database(), "SELECT (SELECT count(*) FROM intake_journal),"
+                         " (SELECT count(*) FROM intake_journal WHERE completed_at IS NOT NULL),"
+                         " (SELECT count(*) FROM decomptes)")
+            journaled, complete, written = got[0] if got else (0, 0, None)
+            if journaled == complete == receptions and (written or 0) >= expected:
+                break
             now = time.monotonic()
-            if r.recovery_s is None:
+            if r.recovery_s is None and written is not None:
                 st = s.status()
                 if resumed_from is None and st is not None and float(st["updated_at"]) > wall_end + 0.5 \
                         and s.all_up() and all(st["components"][n]["pid"] != pids.get(n) for n in killed):
-                    resumed_from = _written(s)
-                elif resumed_from is not None and (_written(s) or 0) > resumed_from:
+                    resumed_from = written
+                elif resumed_from is not None and written > resumed_from:
                     r.recovery_s = now - t_end
             if now > deadline:
                 r.error = f"not complete within {o.timeout:.0f} s"
