@@ -291,7 +291,7 @@ def test_a_restart_finishes_a_receipt_cut_after_the_journal(tmp_path: Path, sett
     assert (ev.outcome, ev.moved_to) == ("sent", tmp_path / "archive" / "a.b2")
     assert (tmp_path / "archive" / "a.b2.arl").read_bytes() == first_arl  # the first reception time
     first, again = (Received.unpack(m.value()) for m in lots(settings))
-    assert (first.seq, first.resent) == (again.seq, False) or (first.resent, again.resent) == (False, True)
+    assert first.resent is False
     assert first.seq == again.seq and again.resent and len(entries(settings)) == 1
 
 
