@@ -188,3 +188,44 @@ def test_a_file_ingested_again_is_acknowledged_not_liquidated(flow: Path, pipeli
         assert set(bad) == {"notes.b2"} | {n for n in bad if n.startswith("record ")} and len(bad) == 2
         assert "not an fseflow intake record" in [m["message"] for n, m in bad.items() if n != "notes.b2"][0]
         assert workers.alive()
+
+
+def test_poison_intake_records_are_kept_as_dead_letters_and_the_good_copy_goes_through(
+        flow: Path, pipeline: Settings, tmp_path: Path) -> None:
+    """Records a stage cannot take (a file_id that is not a SHA-256, a name holding a NUL byte,
+    a value that is no intake record) are kept in `dead_letters` with where they came from and
+    why (the field, never its value), and the stage goes on: the genuine file sent after them is
+    liquidated whole, never refused as a duplicate of a reception that was not stored."""
+    from fseflow.stream.decode import Received
+
+    good = b2_files(flow)[5]
+    data = good.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    poison = [Received("not-a-sha", good.name, time.time(), None, data).pack(),
+              Received(sha, "PS\x00secret.b2", time.time(), None, data).pack(),
+              b"garbage"]
+    lots = Topics.named(pipeline.prefix).lots
+    placed: list[tuple[int, int]] = []
+    prod = producer(pipeline)
+    for value in poison:
+        prod.produce(lots, value=value, key=b"x",
+                     on_delivery=lambda err, m: placed.append((m.partition(), m.offset())) if err is None else None)
+    flush(prod)
+    with Workers(pipeline, tmp_path) as workers, db.connect(pipeline.database_url) as conn:
+        ingest([good], pipeline)
+        wait_drained(conn, 4, workers, timeout=300)  # the genuine file, and a refusal per poison record
+        rows = conn.execute("SELECT topic, partition, \"offset\", stage, reason, value FROM dead_letters"
+                            " ORDER BY \"offset\"").fetchall()
+        conn.commit()
+        assert len(placed) == 3 and sorted((p, o) for _, p, o, *_ in rows) == sorted(placed)
+        assert {r[0] for r in rows} == {lots} and {r[3] for r in rows} == {"decode"}
+        reasons = [r[4] for r in rows]
+        assert any("field file_id" in r for r in reasons) and any("field name" in r for r in reasons)
+        assert not any("secret" in r for r in reasons)
+        assert {bytes(r[5]) for r in rows} == set(poison)
+        got = store.read_decomptes(conn, [sha])
+        refused = [r for r in store.read_refused(conn) if r["file"] == good.name]
+        conn.commit()
+        assert refused == [] and len(got) == conn.execute(
+            "SELECT n_invoices FROM files WHERE file_id = %s", (sha,)).fetchone()[0] > 0
+        assert workers.alive()

@@ -44,7 +44,28 @@ def test_a_file_dropped_in_the_spool_ends_as_decomptes_in_postgresql(tmp_path: P
         assert {r["file"] for r in got} == {"PS830004123.b2"}
         assert (spool / "archive" / "PS830004123.b2").exists() and (spool / "archive" / "PS830004123.b2.arl").exists()
         assert not (spool / "PS830004123.b2").exists()
+        # the health view: every component up, and (once swept) nothing pending in the journal
+        deadline = time.monotonic() + 30
+        while True:
+            up = status(tmp_path, env)
+            text = up.stdout + up.stderr  # the report console writes to stderr
+            if up.returncode == 0 and "journal: 0 file(s)" in text:
+                break
+            assert time.monotonic() < deadline, (up.returncode, up.stdout, up.stderr)
+            time.sleep(0.5)
+        for component in ("broker", "postgres", "worker-0", "spool"):
+            assert any(line.split()[:2] == [component, "up"] for line in text.splitlines()), text
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(60)
     assert code == 0, (tmp_path / "serve.log").read_text()
+    gone = status(tmp_path, env)
+    assert gone.returncode == 1 and "not running" in gone.stdout + gone.stderr
+    (tmp_path / "elsewhere").mkdir()
+    none = status(tmp_path / "elsewhere", env)
+    assert none.returncode == 2 and "no fseflow serve has run" in none.stderr
+
+
+def status(cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fseflow.cli", "status"], cwd=cwd, env={**env, "COLUMNS": "200"},
+                          capture_output=True, text=True, timeout=60)
